@@ -105,6 +105,11 @@ static tt_status plan(tt_exec *e, size_t *total)
     for (int i = 0; i < g->n_values; i++) {
         const tt_value *v = &g->values[i];
         size_t bytes = (size_t)tt_shape_numel(&e->val[i].shape) * tt_dtype_size(e->val[i].dtype);
+        if (bytes > (size_t)TT_TENSOR_MAX_BYTES || sum > (size_t)TT_TENSOR_MAX_BYTES)
+            return tt_fail(TT_ERR_NOMEM,
+                           "tt_exec_create: value '%s' needs %zu bytes at batch "
+                           "%lld, over the %lld-byte cap; use a smaller batch",
+                           v->name, bytes, (long long)e->max_batch, (long long)TT_TENSOR_MAX_BYTES);
         if (v->kind != TT_VALUE_PARAM) {
             e->val[i].capacity = bytes;
             sum += align_up(bytes);

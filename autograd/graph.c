@@ -42,6 +42,7 @@ tt_attr tt_attr_ints(const char *name, int n, const int64_t *v)
 
 static const tt_attr *attr_find(const tt_node *n, const char *name)
 {
+    if (!n || !name) return NULL;
     for (int i = 0; i < n->n_attrs; i++)
         if (strcmp(n->attrs[i].name, name) == 0) return &n->attrs[i];
     return NULL;
@@ -131,8 +132,16 @@ static tt_status check_dims(int ndim, const int64_t *dims, bool allow_batch, con
         return tt_fail(TT_ERR_SHAPE, "%s('%s'): rank %d is outside 1..%d", fn, name, ndim,
                        TT_MAX_DIMS);
     if (!dims) return tt_fail(TT_ERR_INVALID_ARG, "%s('%s'): dims is NULL", fn, name);
+    /* Cap one sample's (or a whole param's) size so later products cannot overflow. */
+    int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
-        if (dims[i] > 0) continue;
+        if (dims[i] > 0) {
+            if (numel > TT_TENSOR_MAX_BYTES / 4 / dims[i])
+                return tt_fail(TT_ERR_NOMEM, "%s('%s'): shape exceeds the %lld-byte tensor cap", fn,
+                               name, (long long)TT_TENSOR_MAX_BYTES);
+            numel *= dims[i];
+            continue;
+        }
         if (i == 0 && allow_batch && dims[i] == TT_DIM_BATCH) continue;
         return tt_fail(TT_ERR_SHAPE, "%s('%s'): dimension %d is %lld; use sizes > 0%s", fn, name, i,
                        (long long)dims[i], allow_batch ? " (or TT_DIM_BATCH for dim 0)" : "");

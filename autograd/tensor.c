@@ -119,7 +119,7 @@ tt_status tt_tensor_alloc(tt_tensor **out, tt_dtype dt, int ndim, const int64_t 
     t->dtype = dt;
     t->shape = s;
     t->data = data;
-    t->capacity = bytes;
+    t->capacity = bytes ? bytes : 1; /* the 1-byte block of an empty tensor is owned too */
     *out = t;
     return TT_OK;
 }

@@ -12,7 +12,7 @@ extern "C" {
 
 /* Dimension 0 of activations is the batch; it is symbolic in the graph and set per run. */
 #define TT_DIM_BATCH     (-1)
-#define TT_MAX_NODE_IO   4
+#define TT_MAX_NODE_IO   9 /* QLinearConv, the widest ONNX op we import, has 9 */
 #define TT_MAX_ATTRS     8
 #define TT_MAX_ATTR_INTS 8
 #define TT_NAME_MAX      64

@@ -35,6 +35,17 @@ void tt_optim_free(tt_optim *o);
 tt_status tt_optim_step(tt_optim *o, float lr);
 int64_t tt_optim_steps(const tt_optim *o);
 
+/* Checkpoint access (tinytrain/checkpoint.h). The state buffers are, per trainable parameter in
+ * graph order, "<param>.momentum_buffer" (SGD with momentum != 0; plain SGD has none) or
+ * "<param>.exp_avg" then "<param>.exp_avg_sq" (Adam, AdamW), named as PyTorch's state_dict.
+ * The name and data stay valid until tt_optim_free; writing *data changes the optimiser. */
+tt_optim_kind tt_optim_get_kind(const tt_optim *o);
+int tt_optim_state_count(const tt_optim *o);
+tt_status tt_optim_state_get(const tt_optim *o, int i, const char **name, float **data,
+                             int64_t *numel);
+/* Restore the step count (it drives Adam's bias correction and SGD's first-step buffer). */
+tt_status tt_optim_set_steps(tt_optim *o, int64_t steps);
+
 /* Scale all gradients so their global L2 norm is at most max_norm (PyTorch clip_grad_norm_).
  * Writes the norm before clipping to *norm_out if not NULL. NaN/Inf norm -> TT_ERR_NUMERIC. */
 tt_status tt_clip_grad_norm(tt_exec *e, float max_norm, float *norm_out);

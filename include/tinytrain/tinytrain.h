@@ -9,6 +9,9 @@
 #include "tinytrain/exec.h"
 #include "tinytrain/layers.h"
 #include "tinytrain/optim.h"
+#include "tinytrain/config.h"
+#include "tinytrain/checkpoint.h"
+#include "tinytrain/dataset.h"
 
 #define TT_VERSION_MAJOR  0
 #define TT_VERSION_MINOR  1
