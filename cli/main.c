@@ -1,0 +1,62 @@
+/* tinytrain: the command-line front end over the library. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli/cli.h"
+#include "tinytrain/status.h"
+#include "tinytrain/tinytrain.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tinytrain <command> [options]\n\n"
+               "commands:\n"
+               "  fit CONFIG.yaml      train a model in fp32 (see docs/config.md)\n"
+               "  eval CKPT            metrics of a checkpoint on its config's test set\n"
+               "  version              print the version\n\n"
+               "Run 'tinytrain <command> --help' for a command's options.\n");
+}
+
+void tt_cli_error(const char *cmd, const char *what, bool with_lib_error)
+{
+    if (with_lib_error && tt_last_error()[0])
+        fprintf(stderr, "tinytrain %s: %s: %s\n", cmd, what, tt_last_error());
+    else
+        fprintf(stderr, "tinytrain %s: %s\n", cmd, what);
+}
+
+const char *tt_cli_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "tinytrain %s: %s needs a value (see 'tinytrain %s --help')\n", cmd,
+                argv[*i], cmd);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+bool tt_cli_is_tty(FILE *f)
+{
+    return isatty(fileno(f)) != 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TT_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return TT_EXIT_OK;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("tinytrain %s\n", tt_version());
+        return TT_EXIT_OK;
+    }
+    if (!strcmp(cmd, "fit")) return tt_cmd_fit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return tt_cmd_eval(argc - 1, argv + 1);
+    fprintf(stderr, "tinytrain: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return TT_EXIT_USAGE;
+}

@@ -1,0 +1,90 @@
+/* The fp32 trainer behind `tinytrain fit`: data, model, optimiser and schedule from a config;
+ * an epoch loop with progress callbacks; evaluation; and the run directory (checkpoints
+ * last.h5/best.h5, metrics.jsonl, report.json, curves.svg). */
+#ifndef TINYTRAIN_TRAINER_H
+#define TINYTRAIN_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "tinytrain/checkpoint.h"
+#include "tinytrain/config.h"
+#include "tinytrain/dataset.h"
+#include "tinytrain/exec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TT_EVAL_MAX_CLASSES 64
+
+/* Metrics of one pass over a data set. Fields that do not apply to the task are NaN. */
+typedef struct tt_eval_result {
+    tt_task task;
+    int64_t n;
+    double loss;
+    double accuracy; /* classification, percent */
+    int n_classes;   /* classification */
+    double class_accuracy[TT_EVAL_MAX_CLASSES];
+    int64_t confusion[TT_EVAL_MAX_CLASSES * TT_EVAL_MAX_CLASSES]; /* [true][pred], <= 64 classes */
+    double rmse, plcc, srocc; /* regression (and plcc for image_to_image) */
+    double psnr, psnr_input;  /* image_to_image: output and input vs target */
+} tt_eval_result;
+
+/* The metric a run is judged by: accuracy, PLCC or PSNR (higher is better for all three). */
+double tt_eval_main_metric(const tt_eval_result *r);
+const char *tt_eval_main_metric_name(tt_task task);
+
+typedef struct tt_progress {
+    int epoch, epochs;           /* 1-based current epoch */
+    int64_t batch, batches;      /* 1-based batch within the epoch */
+    double loss;                 /* running mean over the epoch so far */
+    double samples_per_s, eta_s; /* ETA for the whole run */
+} tt_progress;
+
+typedef struct tt_epoch_record {
+    int epoch;
+    double lr;             /* learning rate at the epoch's last step */
+    double train_loss;     /* mean over the epoch's batches */
+    tt_eval_result val;    /* validation split, or the test set when there is none */
+    const char *val_split; /* "val" or "test" */
+    double seconds, samples_per_s;
+    bool best; /* this epoch improved the main metric (best.h5 written) */
+} tt_epoch_record;
+
+typedef struct tt_fit_callbacks {
+    void (*on_progress)(const tt_progress *p, void *user); /* after every batch */
+    void (*on_epoch)(const tt_epoch_record *r, void *user);
+    void *user;
+} tt_fit_callbacks;
+
+typedef struct tt_trainer tt_trainer;
+
+/* Load the data (train_data false: only the test split, for evaluation), build the model and
+ * plan it. The config must outlive the trainer. */
+tt_status tt_trainer_create(const tt_config *cfg, bool train_data, tt_trainer **out);
+void tt_trainer_free(tt_trainer *t);
+
+/* Record argv for the report's run_provenance (borrowed; must outlive the trainer). */
+void tt_trainer_set_argv(tt_trainer *t, int argc, char *const *argv);
+
+/* Continue from the run directory's last.h5 (parameters, optimiser, RNGs, epoch and history).
+ * TT_ERR_IO if there is none. */
+tt_status tt_trainer_resume(tt_trainer *t);
+
+/* Train the remaining epochs, writing the run directory as it goes; then the final report. */
+tt_status tt_trainer_fit(tt_trainer *t, const tt_fit_callbacks *cb);
+
+/* Load parameters from a checkpoint (any tinytrain checkpoint of this config's model). */
+tt_status tt_trainer_load_params(tt_trainer *t, const char *ckpt_path);
+/* Evaluate on the test split (test true) or the validation split. */
+tt_status tt_trainer_evaluate(tt_trainer *t, bool test, tt_eval_result *r);
+
+tt_graph *tt_trainer_graph(tt_trainer *t);
+int64_t tt_trainer_num_params(const tt_trainer *t);
+/* "<output_dir>/<file>" into buf. */
+const char *tt_trainer_path(const tt_trainer *t, const char *file, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

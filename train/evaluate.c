@@ -1,0 +1,135 @@
+/* One evaluation pass over a split: loss and the task's metrics. */
+#include <math.h>
+#include <string.h>
+#include "autograd/internal.h"
+#include "tinytrain/metrics.h"
+#include "train/trainer_internal.h"
+
+double tt_eval_main_metric(const tt_eval_result *r)
+{
+    switch (r->task) {
+    case TT_TASK_CLASSIFICATION:
+        return r->accuracy;
+    case TT_TASK_REGRESSION:
+        return r->plcc;
+    case TT_TASK_IMAGE_TO_IMAGE:
+        return r->psnr;
+    }
+    return NAN;
+}
+
+const char *tt_eval_main_metric_name(tt_task task)
+{
+    switch (task) {
+    case TT_TASK_CLASSIFICATION:
+        return "accuracy";
+    case TT_TASK_REGRESSION:
+        return "plcc";
+    case TT_TASK_IMAGE_TO_IMAGE:
+        return "psnr";
+    }
+    return "?";
+}
+
+static void reset_result(tt_eval_result *r, tt_task task)
+{
+    memset(r, 0, sizeof *r);
+    r->task = task;
+    r->loss = r->accuracy = r->rmse = r->plcc = r->srocc = r->psnr = r->psnr_input = NAN;
+    for (int k = 0; k < TT_EVAL_MAX_CLASSES; k++) r->class_accuracy[k] = NAN;
+}
+
+static void classification_metrics(const tt_confusion *c, tt_eval_result *r)
+{
+    r->accuracy = tt_confusion_accuracy(c);
+    r->n_classes = c->n_classes;
+    if (c->n_classes > TT_EVAL_MAX_CLASSES) return;
+    for (int k = 0; k < c->n_classes; k++) r->class_accuracy[k] = tt_confusion_class_accuracy(c, k);
+    memcpy(r->confusion, c->counts, sizeof(int64_t) * (size_t)c->n_classes * (size_t)c->n_classes);
+}
+
+/* Mean per-image PSNR of a against b (peak 1), over n images of m values. */
+static double mean_psnr(const float *a, const float *b, int64_t n, int64_t m)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double p = tt_psnr(a + i * m, b + i * m, m, 1.0);
+        s += isinf(p) ? 100.0 : p; /* identical images: cap so one cannot dominate the mean */
+    }
+    return s / (double)n;
+}
+
+static void float_metrics(tt_trainer *t, int64_t n, tt_eval_result *r)
+{
+    int64_t total = n * t->out_numel;
+    r->rmse = tt_rmse(t->pred, t->truth, total);
+    r->plcc = tt_plcc(t->pred, t->truth, total);
+    if (t->cfg->task == TT_TASK_REGRESSION) {
+        r->srocc = tt_srocc(t->pred, t->truth, total, t->rank_scratch);
+        return;
+    }
+    r->psnr = mean_psnr(t->pred, t->truth, n, t->out_numel);
+}
+
+/* The degraded inputs against the clean targets: the baseline a filter must beat. Inputs are
+ * un-normalised first when the config normalises them. */
+static void input_psnr(tt_trainer *t, const tt_dataset *ds, tt_eval_result *r)
+{
+    if (t->cfg->task != TT_TASK_IMAGE_TO_IMAGE || !ds->inputs || ds->input_numel != t->out_numel)
+        return;
+    int64_t m = ds->input_numel, hw = m / (ds->input_shape.dims[0] ? ds->input_shape.dims[0] : 1);
+    double s = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        float *x = t->pred; /* reuse as scratch for one image */
+        for (int64_t k = 0; k < m; k++) {
+            int c = ds->n_norm > 1 ? (int)(k / hw) : 0;
+            x[k] = ds->n_norm ? ds->inputs[i * m + k] * ds->norm_std[c] + ds->norm_mean[c]
+                              : ds->inputs[i * m + k];
+        }
+        double p = tt_psnr(x, ds->targets + i * m, m, 1.0);
+        s += isinf(p) ? 100.0 : p;
+    }
+    r->psnr_input = s / (double)ds->n;
+}
+
+tt_status tt_trainer_eval_split(tt_trainer *t, tt_dataset *ds, tt_eval_result *r)
+{
+    TT_CHECK_NULL(r, "tt_trainer_evaluate");
+    reset_result(r, t->cfg->task);
+    bool labels = ds->target_kind == TT_TARGET_LABEL;
+    tt_confusion conf = {0};
+    if (labels) TT_CHECK(tt_confusion_init(&conf, (int)t->out_numel));
+    tt_batcher *b = NULL;
+    tt_status s = tt_batcher_create(ds, t->batch, false, NULL, 0, &b);
+    int64_t n, done = 0;
+    double loss_sum = 0;
+    while (s == TT_OK && tt_batcher_next(b, t->x, t->y, &n)) {
+        s = tt_exec_set_input(t->e, t->in_id, t->x, n);
+        if (s == TT_OK) s = tt_exec_set_input(t->e, t->target_id, t->y, n);
+        if (s == TT_OK) s = tt_exec_forward(t->e, n, false);
+        if (s != TT_OK) break;
+        loss_sum += (double)tt_tensor_f32(tt_exec_value(t->e, t->loss_id))[0] * (double)n;
+        const float *out = tt_tensor_f32(tt_exec_value(t->e, t->out_id));
+        if (labels) {
+            s = tt_confusion_add(&conf, out, t->y, n);
+        } else if ((done + n) * t->out_numel <= t->pred_cap) {
+            memcpy(t->pred + done * t->out_numel, out, (size_t)(n * t->out_numel) * sizeof(float));
+            memcpy(t->truth + done * t->out_numel, t->y,
+                   (size_t)(n * t->out_numel) * sizeof(float));
+        }
+        done += n;
+    }
+    if (s == TT_OK && b) s = tt_batcher_status(b);
+    tt_batcher_free(b);
+    if (s == TT_OK && done > 0) {
+        r->n = done;
+        r->loss = loss_sum / (double)done;
+        if (labels)
+            classification_metrics(&conf, r);
+        else
+            float_metrics(t, done, r);
+        input_psnr(t, ds, r);
+    }
+    tt_confusion_free(&conf);
+    return s;
+}
