@@ -15,6 +15,7 @@
 #include <string.h>
 #include "autograd/internal.h"
 #include "autograd/op.h"
+#include "autograd/window.h"
 
 /* Budget for one chunk's col matrix. The batch is processed in chunks of whole images whose col
  * fits this budget, so col stays in cache between im2col and the GEMM that reads it. Measured on
@@ -26,58 +27,22 @@
 #define TT_CONV_CHUNK_BYTES ((int64_t)2 << 20)
 #endif
 
-typedef struct conv_attrs {
-    int64_t kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, group;
-} conv_attrs;
-
-/* Read an INTS attribute of exactly `want` values, each >= lo; absent keeps the defaults. */
-static tt_status read_ints(const tt_node *n, const char *name, int want, int64_t lo, int64_t *out)
+/* The window from the attributes, its kernel defaulting to (and checked against) the weight's
+ * [M, C/group, kH, kW] dims wd. */
+static tt_status conv_read_attrs(const tt_node *n, const int64_t *wd, tt_window2d *a,
+                                 int64_t *group)
 {
-    int64_t v[TT_MAX_ATTR_INTS];
-    int got = tt_node_attr_ints(n, name, v, TT_MAX_ATTR_INTS);
-    if (got == 0) return TT_OK;
-    if (got != want)
-        return tt_fail(TT_ERR_INVALID_ARG,
-                       "node '%s' (Conv): attribute '%s' has %d values; expected %d for a 2-D "
-                       "convolution",
-                       n->name, name, got, want);
-    for (int i = 0; i < want; i++) {
-        if (v[i] < lo)
-            return tt_fail(TT_ERR_INVALID_ARG,
-                           "node '%s' (Conv): attribute '%s' value %lld is below %lld", n->name,
-                           name, (long long)v[i], (long long)lo);
-        out[i] = v[i];
-    }
-    return TT_OK;
-}
-
-static tt_status conv_read_attrs(const tt_node *n, const int64_t *wd, conv_attrs *a)
-{
-    int64_t ks[2] = {wd[2], wd[3]}, st[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, dil[2] = {1, 1};
-    TT_CHECK(read_ints(n, "kernel_shape", 2, 1, ks));
-    TT_CHECK(read_ints(n, "strides", 2, 1, st));
-    TT_CHECK(read_ints(n, "pads", 4, 0, pads));
-    TT_CHECK(read_ints(n, "dilations", 2, 1, dil));
-    if (ks[0] != wd[2] || ks[1] != wd[3])
+    TT_CHECK(tt_window_read(n, "Conv", "a 2-D convolution", wd + 2, a));
+    if (a->kh != wd[2] || a->kw != wd[3])
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): attribute kernel_shape [%lld, %lld] disagrees with the "
                        "weight's kernel %lld x %lld; drop the attribute or fix the weight",
-                       n->name, (long long)ks[0], (long long)ks[1], (long long)wd[2],
+                       n->name, (long long)a->kh, (long long)a->kw, (long long)wd[2],
                        (long long)wd[3]);
-    a->kh = wd[2];
-    a->kw = wd[3];
-    a->sh = st[0];
-    a->sw = st[1];
-    a->pt = pads[0];
-    a->pl = pads[1];
-    a->pb = pads[2];
-    a->pr = pads[3];
-    a->dh = dil[0];
-    a->dw = dil[1];
-    a->group = tt_node_attr_int(n, "group", 1);
-    if (a->group < 1)
+    *group = tt_node_attr_int(n, "group", 1);
+    if (*group < 1)
         return tt_fail(TT_ERR_INVALID_ARG, "node '%s' (Conv): group %lld must be at least 1",
-                       n->name, (long long)a->group);
+                       n->name, (long long)*group);
     return TT_OK;
 }
 
@@ -87,44 +52,41 @@ static tt_status conv_infer(const tt_node *n, const tt_tensor *const *in, tt_ten
     TT_CHECK(tt_op_expect_dtype(n, in[1], 1, TT_F32));
     TT_CHECK(tt_op_expect_ndim(n, in[0], 0, 4, 4));
     TT_CHECK(tt_op_expect_ndim(n, in[1], 1, 4, 4));
+    TT_CHECK(tt_window_check_input(n, "Conv", &in[0]->shape));
     const int64_t *x = in[0]->shape.dims, *w = in[1]->shape.dims;
     char xs[64], ws[64];
     tt_shape_str(&in[0]->shape, xs, sizeof xs);
     tt_shape_str(&in[1]->shape, ws, sizeof ws);
-    if ((x[0] < 1 && x[0] != TT_DIM_BATCH) || x[1] < 1 || x[2] < 1 || x[3] < 1)
-        return tt_fail(TT_ERR_SHAPE,
-                       "node '%s' (Conv): input shape %s must be [N, C, H, W] with positive C, H, "
-                       "W",
-                       n->name, xs);
     if (w[0] < 1 || w[1] < 1 || w[2] < 1 || w[3] < 1)
         return tt_fail(TT_ERR_SHAPE, "node '%s' (Conv): weight shape %s has a non-positive dim",
                        n->name, ws);
-    conv_attrs a;
-    TT_CHECK(conv_read_attrs(n, w, &a));
+    tt_window2d a;
+    int64_t group;
+    TT_CHECK(conv_read_attrs(n, w, &a, &group));
     int64_t c = x[1], m = w[0];
-    if (c % a.group != 0)
+    if (c % group != 0)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): group %lld does not divide the %lld input channels of "
                        "%s",
-                       n->name, (long long)a.group, (long long)c, xs);
-    if (m % a.group != 0)
+                       n->name, (long long)group, (long long)c, xs);
+    if (m % group != 0)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): group %lld does not divide the %lld output channels of "
                        "weight %s",
-                       n->name, (long long)a.group, (long long)m, ws);
-    if (w[1] != c / a.group)
+                       n->name, (long long)group, (long long)m, ws);
+    if (w[1] != c / group)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): input %s has %lld channels, so with group %lld the "
                        "weight needs %lld channels per group in dim 1, but it is %s",
-                       n->name, xs, (long long)c, (long long)a.group, (long long)(c / a.group), ws);
-    int64_t ekh = a.dh * (a.kh - 1) + 1, ekw = a.dw * (a.kw - 1) + 1;
-    int64_t ph = x[2] + a.pt + a.pb, pw = x[3] + a.pl + a.pr;
-    if (ekh > ph || ekw > pw)
+                       n->name, xs, (long long)c, (long long)group, (long long)(c / group), ws);
+    tt_window_span sp = tt_window_span_of(&a, x[2], x[3]);
+    if (sp.ekh > sp.ph || sp.ekw > sp.pw)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): the (dilated) kernel %lld x %lld is larger than the "
                        "padded input %lld x %lld, giving an empty output; use a smaller kernel or "
                        "more padding",
-                       n->name, (long long)ekh, (long long)ekw, (long long)ph, (long long)pw);
+                       n->name, (long long)sp.ekh, (long long)sp.ekw, (long long)sp.ph,
+                       (long long)sp.pw);
     if (in[2]) {
         TT_CHECK(tt_op_expect_dtype(n, in[2], 2, TT_F32));
         if (in[2]->shape.ndim != 1 || in[2]->shape.dims[0] != m) {
@@ -133,14 +95,15 @@ static tt_status conv_infer(const tt_node *n, const tt_tensor *const *in, tt_ten
                            tt_shape_str(&in[2]->shape, bs, sizeof bs), (long long)m);
         }
     }
-    int64_t d[4] = {x[0], m, (ph - ekh) / a.sh + 1, (pw - ekw) / a.sw + 1};
+    int64_t d[4] = {x[0], m, sp.oh, sp.ow};
     out[0].dtype = TT_F32;
     return tt_shape_make(&out[0].shape, 4, d);
 }
 
 /* Everything the kernels need, resolved once from the node and the concrete shapes. */
 typedef struct conv_plan {
-    conv_attrs a;
+    tt_window2d a;
+    int64_t group;
     int64_t n, c, h, w, m, oh, ow;
     int64_t cg, mg, k, p, np; /* channels per group in/out, K = cg*kh*kw, P = oh*ow, N*P */
     int64_t nc;               /* images per chunk of the batched im2col + GEMM */
@@ -159,7 +122,7 @@ static void conv_make_plan(const tt_node *nd, const tt_tensor *x, const tt_tenso
                            const tt_tensor *y, conv_plan *p)
 {
     /* infer() has validated the node, so the attributes are known to be well formed. */
-    (void)conv_read_attrs(nd, w->shape.dims, &p->a);
+    (void)conv_read_attrs(nd, w->shape.dims, &p->a, &p->group);
     p->n = x->shape.dims[0];
     p->c = x->shape.dims[1];
     p->h = x->shape.dims[2];
@@ -167,8 +130,8 @@ static void conv_make_plan(const tt_node *nd, const tt_tensor *x, const tt_tenso
     p->m = w->shape.dims[0];
     p->oh = y->shape.dims[2];
     p->ow = y->shape.dims[3];
-    p->cg = p->c / p->a.group;
-    p->mg = p->m / p->a.group;
+    p->cg = p->c / p->group;
+    p->mg = p->m / p->group;
     p->k = p->cg * p->a.kh * p->a.kw;
     p->p = p->oh * p->ow;
     p->np = p->n * p->p;
@@ -190,7 +153,7 @@ static void conv_make_plan(const tt_node *nd, const tt_tensor *x, const tt_tenso
 
 static bool conv_is_depthwise(const conv_plan *p)
 {
-    return p->a.group > 1 && p->cg == 1;
+    return p->group > 1 && p->cg == 1;
 }
 
 static size_t conv_scratch(const tt_node *nd, const tt_tensor *const *in, const tt_tensor *out)
@@ -279,7 +242,7 @@ static void valid_range(int64_t off, int64_t s, int64_t size, int64_t on, int64_
 static void dw_plane_forward(const conv_plan *p, const float *x, const float *wk, float bias,
                              float *y)
 {
-    const conv_attrs *a = &p->a;
+    const tt_window2d *a = &p->a;
     const int64_t s = a->sw, ow = p->ow, w = p->w;
     for (int64_t i = 0; i < p->p; i++) y[i] = bias;
     for (int64_t ki = 0; ki < a->kh; ki++) {
@@ -308,7 +271,7 @@ static void dw_plane_forward(const conv_plan *p, const float *x, const float *wk
 static void dw_plane_backward(const conv_plan *p, const float *x, const float *wk, const float *dy,
                               float *dx, float *dwk)
 {
-    const conv_attrs *a = &p->a;
+    const tt_window2d *a = &p->a;
     const int64_t s = a->sw, ow = p->ow, w = p->w;
     for (int64_t ki = 0; ki < a->kh; ki++) {
         int64_t ry = ki * a->dh - a->pt, ylo, yhi;
@@ -406,7 +369,7 @@ static tt_status conv_forward(tt_op_ctx *c)
     float *col = c->scratch, *yb = col + p.k * p.nc * p.p;
     for (int64_t i0 = 0; i0 < p.n; i0 += p.nc) {
         int64_t i1 = i0 + p.nc < p.n ? i0 + p.nc : p.n, n = i1 - i0, ld = n * p.p;
-        for (int64_t g = 0; g < p.a.group; g++) {
+        for (int64_t g = 0; g < p.group; g++) {
             im2col_batch(&p, x, g, i0, i1, col);
             /* A single image's group output is already contiguous in Y: write it in place. */
             float *dst = n == 1 ? y + (i0 * p.m + g * p.mg) * p.p : yb;
@@ -455,7 +418,7 @@ static tt_status conv_backward(tt_op_ctx *c)
     if (!c->din[0] && !c->din[1]) return TT_OK;
     for (int64_t i0 = 0; i0 < p.n; i0 += p.nc) {
         int64_t i1 = i0 + p.nc < p.n ? i0 + p.nc : p.n, n = i1 - i0, ld = n * p.p;
-        for (int64_t g = 0; g < p.a.group; g++) {
+        for (int64_t g = 0; g < p.group; g++) {
             /* dY of this group as [M/g, n*P]; for one image it already is, in place. */
             const float *dyg = dy + (i0 * p.m + g * p.mg) * p.p;
             if (n > 1) {

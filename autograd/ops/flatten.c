@@ -1,7 +1,7 @@
 /* Flatten: [d0, ..., d(r-1)] -> [d0 * ... * d(axis-1), d(axis) * ... * d(r-1)] (attr "axis",
  * default 1; negative counts from the end, as in ONNX). A copy both ways: the executor has no
  * views, and the copy keeps every value in its own buffer. */
-#include <string.h>
+#include "autograd/copy_op.h"
 #include "autograd/internal.h"
 #include "autograd/op.h"
 
@@ -43,29 +43,12 @@ static tt_status flatten_infer(const tt_node *n, const tt_tensor *const *in, tt_
     return tt_shape_make(&out[0].shape, 2, d);
 }
 
-static tt_status flatten_forward(tt_op_ctx *c)
-{
-    size_t bytes = (size_t)tt_tensor_numel(c->in[0]) * tt_dtype_size(c->in[0]->dtype);
-    memcpy(c->out[0]->data, c->in[0]->data, bytes);
-    return TT_OK;
-}
-
-static tt_status flatten_backward(tt_op_ctx *c)
-{
-    const float *dy = tt_tensor_f32(c->dout[0]);
-    float *dx = tt_tensor_f32(c->din[0]);
-    int64_t n = tt_tensor_numel(c->in[0]);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
-    return TT_OK;
-}
-
 const tt_op_def tt_op_flatten = {
     .name = "Flatten",
     .min_in = 1,
     .max_in = 1,
     .n_out = 1,
     .infer = flatten_infer,
-    .forward = flatten_forward,
-    .backward = flatten_backward,
+    .forward = tt_copy_op_forward,
+    .backward = tt_copy_op_backward,
 };

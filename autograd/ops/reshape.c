@@ -2,7 +2,7 @@
  * dimension at that position and one -1 is inferred from the element count. With a symbolic
  * batch, dimension 0 of the result must be the batch, spelled 0 (copy) or -1 (infer, when the
  * remaining dims hold exactly one sample). A copy both ways; the executor has no views. */
-#include <string.h>
+#include "autograd/copy_op.h"
 #include "autograd/internal.h"
 #include "autograd/op.h"
 
@@ -89,29 +89,12 @@ static tt_status reshape_infer(const tt_node *n, const tt_tensor *const *in, tt_
     return tt_shape_make(&out[0].shape, k, d);
 }
 
-static tt_status reshape_forward(tt_op_ctx *c)
-{
-    size_t bytes = (size_t)tt_tensor_numel(c->in[0]) * tt_dtype_size(c->in[0]->dtype);
-    memcpy(c->out[0]->data, c->in[0]->data, bytes);
-    return TT_OK;
-}
-
-static tt_status reshape_backward(tt_op_ctx *c)
-{
-    const float *dy = tt_tensor_f32(c->dout[0]);
-    float *dx = tt_tensor_f32(c->din[0]);
-    int64_t n = tt_tensor_numel(c->in[0]);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
-    return TT_OK;
-}
-
 const tt_op_def tt_op_reshape = {
     .name = "Reshape",
     .min_in = 1,
     .max_in = 1,
     .n_out = 1,
     .infer = reshape_infer,
-    .forward = reshape_forward,
-    .backward = reshape_backward,
+    .forward = tt_copy_op_forward,
+    .backward = tt_copy_op_backward,
 };
