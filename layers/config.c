@@ -654,7 +654,7 @@ static tt_status parse_data(const ydoc *d, const ynode *m, tt_data_config *dc)
     TT_CHECK(check_keys(d, m, keys, COUNT(keys), "data"));
     const ynode *v = map_get(m, "kind");
     if (!v) return missing(d, m, "kind");
-    int kind;
+    int kind = 0;
     TT_CHECK(get_enum(d, v, DATA_KINDS, COUNT(DATA_KINDS), &kind));
     dc->kind = (tt_data_kind)kind;
 
@@ -778,7 +778,7 @@ static tt_status parse_layer(const ydoc *d, const ynode *m, tt_layer_spec *l)
     TT_CHECK(need_kind(d, m, Y_MAP));
     const ynode *v = map_get(m, "type");
     if (!v) return missing(d, m, "type");
-    int kind;
+    int kind = 0;
     TT_CHECK(get_enum(d, v, LAYER_KINDS, COUNT(LAYER_KINDS), &kind));
     l->kind = (tt_layer_kind)kind;
     l->line = m->line;

@@ -128,12 +128,14 @@ static tt_status bn_forward(tt_op_ctx *ctx)
         double sum = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * s;
+#pragma omp simd reduction(+ : sum)
             for (int64_t j = 0; j < s; j++) sum += xp[j];
         }
         double mean = sum / (double)m;
         double ss = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * s;
+#pragma omp simd reduction(+ : ss)
             for (int64_t j = 0; j < s; j++) {
                 double d = (double)xp[j] - mean;
                 ss += d * d;
@@ -178,6 +180,7 @@ static tt_status bn_backward(tt_op_ctx *ctx)
         double sdy = 0.0, sdyx = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * s, *gp = dy + (i * c + ch) * s;
+#pragma omp simd reduction(+ : sdy, sdyx)
             for (int64_t j = 0; j < s; j++) {
                 sdy += gp[j];
                 sdyx += (double)gp[j] * (double)(((xp[j] - hi) - lo) * istd);

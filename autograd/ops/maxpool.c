@@ -80,6 +80,31 @@ static void maxpool_plane(const tt_window2d *a, const float *xp, int64_t h, int6
     }
 }
 
+/* 2x2 stride 2, no padding or dilation (the usual CNN pool): branch-free selects that keep the
+ * general path's rules (first maximum wins, NaN propagates). */
+static void maxpool_plane_2x2(const float *xp, int64_t w, int64_t oh, int64_t ow, float *yp,
+                              int32_t *ap)
+{
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
+        for (int64_t ox = 0; ox < ow; ox++) {
+            float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1], b = r0[2 * ox];
+            int32_t i0 = (int32_t)(2 * oy * w + 2 * ox), bi = i0;
+            bool t1 = v1 > b || v1 != v1;
+            b = t1 ? v1 : b;
+            bi = t1 ? i0 + 1 : bi;
+            bool t2 = v2 > b || v2 != v2;
+            b = t2 ? v2 : b;
+            bi = t2 ? i0 + (int32_t)w : bi;
+            bool t3 = v3 > b || v3 != v3;
+            b = t3 ? v3 : b;
+            bi = t3 ? i0 + (int32_t)w + 1 : bi;
+            yp[oy * ow + ox] = b;
+            if (ap) ap[oy * ow + ox] = bi;
+        }
+    }
+}
+
 static tt_status maxpool_forward(tt_op_ctx *c)
 {
     tt_window2d a;
@@ -88,9 +113,15 @@ static tt_status maxpool_forward(tt_op_ctx *c)
     const float *x = tt_tensor_f32(c->in[0]);
     float *y = tt_tensor_f32(c->out[0]);
     int32_t *arg = c->training ? (int32_t *)c->saved : NULL;
+    bool k2 = a.kh == 2 && a.kw == 2 && a.sh == 2 && a.sw == 2 && a.pt == 0 && a.pl == 0 &&
+              a.dh == 1 && a.dw == 1 && 2 * d.oh <= d.h && 2 * d.ow <= d.w;
 #pragma omp parallel for if (d.planes * d.oh * d.ow * a.kh * a.kw > 65536)
     for (int64_t t = 0; t < d.planes; t++)
-        maxpool_plane(&a, x + t * d.h * d.w, d.h, d.w, d.oh, d.ow, y + t * d.oh * d.ow,
+        if (k2)
+            maxpool_plane_2x2(x + t * d.h * d.w, d.w, d.oh, d.ow, y + t * d.oh * d.ow,
+                              arg ? arg + t * d.oh * d.ow : NULL);
+        else
+            maxpool_plane(&a, x + t * d.h * d.w, d.h, d.w, d.oh, d.ow, y + t * d.oh * d.ow,
                       arg ? arg + t * d.oh * d.ow : NULL);
     return TT_OK;
 }
