@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what tinytrain needs on Debian 12, by package name, only when something is missing
-# (so a second run is quick and changes nothing). Sourced by main.sh and test.sh.
-set -euo pipefail
+# (so a second run is quick and changes nothing). Sourced by main.sh and test.sh, so it sets no
+# shell options of its own.
 
 TT_APT_PACKAGES=(build-essential cmake pkg-config clang-format valgrind
   libopenblas-dev libopenblas-openmp-dev libhdf5-dev libyaml-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
