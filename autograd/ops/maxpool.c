@@ -122,7 +122,7 @@ static tt_status maxpool_forward(tt_op_ctx *c)
                               arg ? arg + t * d.oh * d.ow : NULL);
         else
             maxpool_plane(&a, x + t * d.h * d.w, d.h, d.w, d.oh, d.ow, y + t * d.oh * d.ow,
-                      arg ? arg + t * d.oh * d.ow : NULL);
+                          arg ? arg + t * d.oh * d.ow : NULL);
     return TT_OK;
 }
 
