@@ -42,7 +42,8 @@ tt_status tt_atomic_commit(tt_atomic_file *af)
     if (rename(af->tmp, af->path) != 0) {
         err = errno;
         remove(af->tmp);
-        return tt_fail(TT_ERR_IO, "%s: cannot replace (%s)", af->path, strerror(err));
+        return tt_fail(TT_ERR_IO, "%s: cannot rename %s over it (%s)", af->path, af->tmp,
+                       strerror(err));
     }
     return TT_OK;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "autograd/internal.h"
+#include "data/atomic_file.h"
 #include "tinytrain/npy.h"
 
 #define NPY_MAGIC     "\x93NUMPY"
@@ -505,40 +506,11 @@ tt_status tt_npy_save(const char *path, const tt_tensor *t)
                              (unsigned char)(hlen & 0xff),
                              (unsigned char)(hlen >> 8)};
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return tt_fail(TT_ERR_NOMEM, "tt_npy_save: '%s': out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        tt_status s =
-            tt_fail(TT_ERR_IO, "tt_npy_save: cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    bool ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre && fwrite(hdr, 1, hlen, f) == hlen &&
-              write_data(f, t, (size_t)numel) && fflush(f) == 0 && !ferror(f);
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok) {
-        remove(tmp);
-        tt_status s =
-            tt_fail(TT_ERR_IO, "tt_npy_save: writing '%s' failed: %s", tmp, strerror(err));
-        free(tmp);
-        return s;
-    }
-    if (rename(tmp, path) != 0) {
-        err = errno;
-        remove(tmp);
-        tt_status s = tt_fail(TT_ERR_IO, "tt_npy_save: cannot rename '%s' to '%s': %s", tmp, path,
-                              strerror(err));
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return TT_OK;
+    tt_atomic_file af;
+    TT_CHECK(tt_atomic_open(&af, path));
+    /* A short write sets the stream's error flag, which tt_atomic_commit turns into an error
+     * that removes the temporary file. */
+    if (fwrite(pre, 1, sizeof pre, af.f) == sizeof pre && fwrite(hdr, 1, hlen, af.f) == hlen)
+        write_data(af.f, t, (size_t)numel);
+    return tt_atomic_commit(&af);
 }

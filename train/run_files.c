@@ -106,7 +106,7 @@ static cJSON *record_json(const tt_epoch_record *r)
 
 /* Rewritten whole (atomically) every epoch, so a crash never leaves a torn last line and a
  * resumed run's file holds exactly the epochs its checkpoint has. */
-static tt_status write_metrics(const tt_trainer *t)
+tt_status tt_run_write_metrics(const tt_trainer *t)
 {
     char path[TT_CONFIG_STR_MAX + 32];
     tt_atomic_file af;
@@ -123,12 +123,6 @@ static tt_status write_metrics(const tt_trainer *t)
         }
     }
     return tt_atomic_commit(&af);
-}
-
-tt_status tt_run_append_metrics(const tt_trainer *t, const tt_epoch_record *r)
-{
-    (void)r;
-    return write_metrics(t);
 }
 
 static double json_num(const cJSON *o, const char *k)

@@ -338,7 +338,7 @@ static tt_status finish_epoch(tt_trainer *t, double train_loss, double secs,
         TT_CHECK(save_checkpoint(t, "best.h5"));
     }
     TT_CHECK(save_checkpoint(t, "last.h5"));
-    TT_CHECK(tt_run_append_metrics(t, r));
+    TT_CHECK(tt_run_write_metrics(t));
     TT_CHECK(tt_run_write_curves(t));
     if (cb && cb->on_epoch) cb->on_epoch(r, cb->user);
     return TT_OK;

@@ -39,7 +39,8 @@ tt_status tt_trainer_eval_split(tt_trainer *t, tt_dataset *ds, tt_eval_result *r
 
 /* run_files.c */
 tt_status tt_run_dir_prepare(const tt_trainer *t);
-tt_status tt_run_append_metrics(const tt_trainer *t, const tt_epoch_record *r);
+/* metrics.jsonl holds every epoch of t->history, rewritten whole each epoch. */
+tt_status tt_run_write_metrics(const tt_trainer *t);
 /* Reload the first `epochs` lines of metrics.jsonl into t->history (resume). */
 tt_status tt_run_reload_history(tt_trainer *t, int epochs);
 tt_status tt_run_write_curves(const tt_trainer *t);
