@@ -73,6 +73,7 @@ TT_OP_DEF(tt_op_softmax_ce);
 TT_OP_DEF(tt_op_mse);
 TT_OP_DEF(tt_op_l1);
 TT_OP_DEF(tt_op_smooth_l1);
+TT_OP_DEF(tt_op_fake_quant);
 #undef TT_OP_DEF
 
 #endif

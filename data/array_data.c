@@ -1,11 +1,14 @@
 /* The idx and npy kinds: an inputs file and a targets file, each one [N, ...] array, read with
- * the IDX and NPY readers and turned into a data set. */
+ * the IDX and NPY readers and turned into a data set; and the npz kind, both arrays from one
+ * .npz archive. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "data/dataset_internal.h"
 #include "tinytrain/idx.h"
 #include "tinytrain/npy.h"
+#include "tinytrain/npz.h"
 
 static tt_status fill_inputs(tt_dataset *ds, const tt_tensor *in, const char *path)
 {
@@ -51,9 +54,12 @@ static tt_status fill_float_targets(tt_dataset *ds, const tt_tensor *tg, const c
     return TT_OK;
 }
 
-tt_status tt_ds_from_tensors(const tt_tensor *in, const char *in_path, const tt_tensor *tg,
-                             const char *tg_path, tt_task task, const tt_shape *sample_shape,
-                             int fixed_classes, int64_t n_outputs, tt_dataset **out)
+/* tt_ds_from_tensors with the messages' names for the two arrays (in_path, tg_path) apart from
+ * the files recorded as the data set's sources (one .npz holds both arrays). */
+static tt_status from_tensors(const tt_tensor *in, const char *in_path, const tt_tensor *tg,
+                              const char *tg_path, const char *const *sources, int n_sources,
+                              tt_task task, const tt_shape *sample_shape, int fixed_classes,
+                              int64_t n_outputs, tt_dataset **out)
 {
     *out = NULL;
     if (in->dtype != TT_F32 && in->dtype != TT_U8)
@@ -102,14 +108,22 @@ tt_status tt_ds_from_tensors(const tt_tensor *in, const char *in_path, const tt_
         s = fill_float_targets(ds, tg, tg_path);
         if (s == TT_OK) s = tt_ds_check_target_size(ds, n_outputs, tg_path);
     }
-    if (s == TT_OK) s = tt_ds_add_source(ds, in_path);
-    if (s == TT_OK) s = tt_ds_add_source(ds, tg_path);
+    for (int i = 0; i < n_sources && s == TT_OK; i++) s = tt_ds_add_source(ds, sources[i]);
     if (s != TT_OK) {
         tt_dataset_free(ds);
         return s;
     }
     *out = ds;
     return TT_OK;
+}
+
+tt_status tt_ds_from_tensors(const tt_tensor *in, const char *in_path, const tt_tensor *tg,
+                             const char *tg_path, tt_task task, const tt_shape *sample_shape,
+                             int fixed_classes, int64_t n_outputs, tt_dataset **out)
+{
+    const char *const sources[2] = {in_path, tg_path};
+    return from_tensors(in, in_path, tg, tg_path, sources, 2, task, sample_shape, fixed_classes,
+                        n_outputs, out);
 }
 
 static tt_status check_paths(const char *inputs, const char *targets, const char *kind)
@@ -153,4 +167,41 @@ tt_status tt_ds_load_npy(const char *inputs, const char *targets, tt_task task,
                          const tt_shape *sample_shape, int64_t n_outputs, tt_dataset **out)
 {
     return load_pair(tt_npy_load, "npy", inputs, targets, task, sample_shape, n_outputs, out);
+}
+
+tt_status tt_ds_load_npz(const char *file, const char *inputs, const char *targets, tt_task task,
+                         const tt_shape *sample_shape, int64_t n_outputs, tt_dataset **out)
+{
+    TT_CHECK_NULL(out, "tt_ds_load_npz");
+    *out = NULL;
+    if (!file || !file[0])
+        return tt_fail(TT_ERR_INVALID_ARG, "data.kind npz needs a file (data.train.file)");
+    if (!inputs || !inputs[0] || !targets || !targets[0])
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "%s: data.kind npz needs the names of both the inputs and the targets "
+                       "arrays",
+                       file);
+    if (strcmp(inputs, targets) == 0)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "%s: the same array '%s' is given as inputs and targets; they must be two "
+                       "arrays",
+                       file, inputs);
+    tt_npz *z;
+    TT_CHECK(tt_npz_open(file, &z));
+    tt_tensor *in = NULL, *tg = NULL;
+    tt_status s = tt_npz_load(z, inputs, &in);
+    if (s == TT_OK) s = tt_npz_load(z, targets, &tg);
+    tt_npz_close(z);
+    if (s == TT_OK) {
+        /* Messages name the array as well as the file: "d.npz (array 'x')". */
+        char in_what[TT_CONFIG_STR_MAX + 64], tg_what[TT_CONFIG_STR_MAX + 64];
+        snprintf(in_what, sizeof in_what, "%s (array '%s')", file, inputs);
+        snprintf(tg_what, sizeof tg_what, "%s (array '%s')", file, targets);
+        const char *const sources[1] = {file};
+        s = from_tensors(in, in_what, tg, tg_what, sources, 1, task, sample_shape, 0, n_outputs,
+                         out);
+    }
+    tt_tensor_free(in);
+    tt_tensor_free(tg);
+    return s;
 }

@@ -78,6 +78,13 @@ tt_status tt_sha256_file(const char *path, char hex[65], int64_t *bytes);
 /* array_data.c: idx and npy (inputs/targets are file paths). */
 tt_status tt_ds_load_idx(const char *inputs, const char *targets, tt_task task,
                          const tt_shape *sample_shape, int64_t n_outputs, tt_dataset **out);
+/* Both arrays of a data set from one .npz (np.savez / np.savez_compressed): the arrays named
+ * inputs ([N, ...], float32/float64 or uint8 pixels) and targets (integer labels [N] or [N, 1]
+ * for classification, [N, ...] otherwise), with the rules of the npy kind (dataset.h). Messages
+ * name the file and the array ("d.npz (array 'x')"); the file is the one recorded source. A
+ * missing array is TT_ERR_FORMAT listing the arrays present. */
+tt_status tt_ds_load_npz(const char *file, const char *inputs, const char *targets, tt_task task,
+                         const tt_shape *sample_shape, int64_t n_outputs, tt_dataset **out);
 tt_status tt_ds_load_npy(const char *inputs, const char *targets, tt_task task,
                          const tt_shape *sample_shape, int64_t n_outputs, tt_dataset **out);
 /* The data set from an input tensor ([N, ...], F32 or U8) and a target tensor ([N] or [N, ...]).

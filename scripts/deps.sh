@@ -5,7 +5,8 @@
 
 TT_APT_PACKAGES=(build-essential cmake pkg-config clang-format valgrind
   libopenblas-dev libopenblas-openmp-dev libhdf5-dev libyaml-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
-  libonnx-dev libcmocka-dev zlib1g-dev libssl-dev dataset-fashion-mnist)
+  libonnx-dev libcmocka-dev zlib1g-dev libssl-dev libzip-dev dataset-fashion-mnist
+  python3 python3-numpy python3-h5py)
 
 tt_install_deps() {
   local missing=()

@@ -12,8 +12,8 @@ extern "C" {
 
 /* Dimension 0 of activations is the batch; it is symbolic in the graph and set per run. */
 #define TT_DIM_BATCH     (-1)
-#define TT_MAX_NODE_IO   9 /* QLinearConv, the widest ONNX op we import, has 9 */
-#define TT_MAX_ATTRS     8
+#define TT_MAX_NODE_IO   9  /* QLinearConv, the widest ONNX op we import, has 9 */
+#define TT_MAX_ATTRS     12 /* FakeQuant has 10 */
 #define TT_MAX_ATTR_INTS 8
 #define TT_NAME_MAX      64
 
@@ -39,6 +39,7 @@ typedef enum tt_op_type {
     TT_OP_MSE,        /* in pred, target (same shape); out mean loss [1] */
     TT_OP_L1,         /* in pred, target; out mean loss [1] */
     TT_OP_SMOOTH_L1,  /* in pred, target; attr beta (default 1); out mean loss [1] */
+    TT_OP_FAKEQUANT,  /* in X, scale, zero_point, min, max; attrs in docs/ops.md */
     TT_OP_COUNT
 } tt_op_type;
 

@@ -12,6 +12,7 @@
 #include "tinytrain/config.h"
 #include "tinytrain/checkpoint.h"
 #include "tinytrain/dataset.h"
+#include "tinytrain/quant.h"
 
 #define TT_VERSION_MAJOR  0
 #define TT_VERSION_MINOR  1
