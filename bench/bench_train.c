@@ -3,6 +3,7 @@
  * get to it. bench/bench_train.py runs this next to the same models in PyTorch.
  *
  *   bench_train --model mlp|cnn [--steps N] [--warmup W] [--threads T] [--batch B] [--json]
+ *   bench_train --config CONFIG.yaml [--qat] [...]   a config's model, fp32 or fake-quantised
  *   bench_train --sgemm-peak [--threads T] [--json]
  *   bench_train --linear-gflops [--steps N] [--warmup W] [--threads T] [--json]
  */
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "tinytrain/qat.h"
 #include "tinytrain/tinytrain.h"
 
 typedef enum { MODE_TRAIN, MODE_PEAK, MODE_LINEAR } bench_mode;
@@ -19,6 +21,8 @@ typedef enum { MODE_TRAIN, MODE_PEAK, MODE_LINEAR } bench_mode;
 typedef struct bench_args {
     bench_mode mode;
     const char *model;
+    const char *config; /* --config: the model of a tinytrain config */
+    bool qat;           /* --qat: that model through tt_qat_prepare (default qat settings) */
     int steps, warmup, threads, batch;
     bool json;
 } bench_args;
@@ -63,6 +67,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_train --model mlp|cnn [--steps N] [--warmup W] [--threads T]\n"
                "                   [--batch B] [--json] [--cpu-clock]\n"
+               "       bench_train --config CONFIG.yaml [--qat] [same options]\n"
                "       bench_train --sgemm-peak [--threads T] [--json]\n"
                "       bench_train --linear-gflops [--steps N] [--warmup W] [--threads T] "
                "[--json]\n");
@@ -82,13 +87,18 @@ static int parse_int(const char *opt, const char *s, int lo, int *out)
 
 static int parse_args(int argc, char **argv, bench_args *a)
 {
-    *a = (bench_args){MODE_TRAIN, NULL, 200, 20, 2, 128, false};
+    *a = (bench_args){.mode = MODE_TRAIN, .steps = 200, .warmup = 20, .threads = 2, .batch = 128};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int err = 0;
         if (!strcmp(o, "--model") && v) {
             a->model = v;
             i++;
+        } else if (!strcmp(o, "--config") && v) {
+            a->config = a->model = v;
+            i++;
+        } else if (!strcmp(o, "--qat")) {
+            a->qat = true;
         } else if (!strcmp(o, "--steps")) {
             err = parse_int(o, v, 1, &a->steps), i++;
         } else if (!strcmp(o, "--warmup")) {
@@ -115,9 +125,13 @@ static int parse_args(int argc, char **argv, bench_args *a)
         }
         if (err) return 1;
     }
-    if (a->mode == MODE_TRAIN &&
+    if (a->qat && !a->config) {
+        fprintf(stderr, "bench_train: --qat needs --config\n");
+        return 1;
+    }
+    if (a->mode == MODE_TRAIN && !a->config &&
         (!a->model || (strcmp(a->model, "mlp") != 0 && strcmp(a->model, "cnn") != 0))) {
-        fprintf(stderr, "bench_train: --model must be mlp or cnn\n");
+        fprintf(stderr, "bench_train: --model must be mlp or cnn (or give --config)\n");
         usage(stderr);
         return 1;
     }
@@ -182,6 +196,40 @@ static tt_status build_cnn(tt_graph *g, tt_rng *rng, bench_model *m)
     return tt_graph_add_node(g, TT_OP_SOFTMAX_CE, "loss", 2, ce_in, 0, NULL, &m->loss);
 }
 
+/* A config's model (fp32, or fake-quantised with the default qat settings) with a
+ * cross-entropy loss. The fp32 graph is built into *g; with --qat it is replaced by its
+ * prepared twin. */
+static tt_status build_config(const bench_args *a, tt_graph **g, tt_rng *rng, bench_model *m)
+{
+    tt_config *c = NULL;
+    tt_status s = tt_config_load(a->config, &c);
+    int in = -1, out = -1;
+    if (s == TT_OK) s = tt_model_build(c, *g, rng, &in, &out);
+    if (s == TT_OK && a->qat) {
+        tt_graph *q = NULL;
+        s = tt_qat_prepare(*g, in, out, &c->qat, &q, &in, &out, NULL);
+        if (s == TT_OK) {
+            tt_graph_free(*g);
+            *g = q;
+        }
+    }
+    if (s == TT_OK) {
+        m->g = *g;
+        m->x = in;
+        const tt_shape *xs = &(*g)->values[in].shape;
+        m->in_numel = 1;
+        for (int i = 1; i < xs->ndim; i++) m->in_numel *= xs->dims[i];
+        int64_t ld[1] = {TT_DIM_BATCH};
+        s = tt_graph_add_input(*g, "labels", TT_I32, 1, ld, &m->labels);
+    }
+    if (s == TT_OK) {
+        int ce_in[2] = {out, m->labels};
+        s = tt_graph_add_node(*g, TT_OP_SOFTMAX_CE, "loss", 2, ce_in, 0, NULL, &m->loss);
+    }
+    tt_config_free(c);
+    return s;
+}
+
 /* Trains a fresh model for warmup + steps steps on one fixed random batch and times each step.
  * The timed step includes copying the batch into the executor: PyTorch reuses its tensor, so
  * this charges tinytrain for work the PyTorch side does not do (a conservative choice). */
@@ -200,7 +248,9 @@ static int run_train(const bench_args *a, step_stats *st)
 
     if (tt_graph_create(&g)) return fail("graph");
     m.g = g;
-    if ((strcmp(a->model, "mlp") == 0 ? build_mlp(g, &rng, &m) : build_cnn(g, &rng, &m))) {
+    if (a->config                      ? build_config(a, &g, &rng, &m)
+        : strcmp(a->model, "mlp") == 0 ? build_mlp(g, &rng, &m)
+                                       : build_cnn(g, &rng, &m)) {
         fail("building the model");
         goto out;
     }
@@ -447,7 +497,8 @@ int main(int argc, char **argv)
     step_stats st = {0};
     if (run_train(&a, &st)) return 1;
     if (a.json) {
-        printf("{\"mode\": \"train\", \"model\": \"%s\", ", a.model);
+        printf("{\"mode\": \"train\", \"model\": \"%s\", \"qat\": %s, ", a.model,
+               a.qat ? "true" : "false");
         print_common_json(&a);
         printf(", \"batch\": %d, \"steps\": %d, \"warmup\": %d, \"median_ms\": %.4f, "
                "\"mean_ms\": %.4f, \"min_ms\": %.4f, \"loss_first\": %.6f, \"loss_last\": %.6f}\n",

@@ -11,6 +11,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: tinytrain <command> [options]\n\n"
                "commands:\n"
                "  fit CONFIG.yaml      train a model in fp32 (see docs/config.md)\n"
+               "  qat CONFIG.yaml      quantisation-aware training: fp32 -> fake-quant -> "
+               "fine-tune (docs/qat.md)\n"
                "  eval CKPT            metrics of a checkpoint on its config's test set\n"
                "  version              print the version\n\n"
                "Run 'tinytrain <command> --help' for a command's options.\n");
@@ -55,6 +57,7 @@ int main(int argc, char **argv)
         return TT_EXIT_OK;
     }
     if (!strcmp(cmd, "fit")) return tt_cmd_fit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "qat")) return tt_cmd_qat(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return tt_cmd_eval(argc - 1, argv + 1);
     fprintf(stderr, "tinytrain: unknown command '%s'\n\n", cmd);
     usage(stderr);

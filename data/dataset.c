@@ -229,6 +229,7 @@ tt_status tt_dataset_load(const tt_data_config *cfg, tt_task task, const tt_shap
     case TT_DATA_NPY:
     case TT_DATA_HDF5:
     case TT_DATA_CSV:
+    case TT_DATA_NPZ:
         break;
     default:
         return tt_fail(TT_ERR_INVALID_ARG, "tt_dataset_load: unknown data.kind %d", (int)cfg->kind);
@@ -244,6 +245,9 @@ tt_status tt_dataset_load(const tt_data_config *cfg, tt_task task, const tt_shap
         return tt_ds_load_idx(files->inputs, files->targets, task, sample_shape, n_outputs, out);
     case TT_DATA_NPY:
         return tt_ds_load_npy(files->inputs, files->targets, task, sample_shape, n_outputs, out);
+    case TT_DATA_NPZ:
+        return tt_ds_load_npz(files->file, files->inputs, files->targets, task, sample_shape,
+                              n_outputs, out);
     case TT_DATA_HDF5:
         return tt_ds_load_hdf5(files->file, files->inputs, files->targets, task, sample_shape,
                                n_outputs, 0, out);
@@ -445,4 +449,10 @@ tt_status tt_dataset_normalize_inputs(tt_dataset *ds, const float *mean, const f
     /* Streamed samples are normalised as the batcher reads them. */
     if (ds->inputs) tt_ds_normalize_rows(ds, ds->inputs, ds->n);
     return TT_OK;
+}
+
+void tt_dataset_truncate(tt_dataset *ds, int64_t n)
+{
+    /* The arrays (and a stream's row table) are indexed by sample, so a prefix is a shorter n. */
+    if (ds && n >= 0 && n < ds->n) ds->n = n;
 }

@@ -571,8 +571,8 @@ static tt_status check_keys(const ydoc *d, const ynode *m, const char *const *ke
 static const char *const TASKS[] = {"classification", "regression", "image_to_image"};
 static const char *const LOSSES[] = {"cross_entropy", "mse", "l1", "smooth_l1"};
 static const char *const DATA_KINDS[] = {
-    "fashion_mnist",  "idx", "hdf5", "npy", "csv", "synthetic", "fashion_denoise",
-    "fashion_quality"};
+    "fashion_mnist",   "idx", "hdf5", "npy", "csv", "synthetic", "fashion_denoise",
+    "fashion_quality", "npz"};
 static const char *const LAYER_KINDS[] = {
     "linear",  "conv2d",         "batchnorm",  "relu",    "relu6",   "sigmoid", "tanh",
     "flatten", "global_avgpool", "leaky_relu", "maxpool", "avgpool", "dropout", "residual"};
@@ -609,7 +609,8 @@ static bool is_fashion(tt_data_kind k)
 
 static bool is_file_kind(tt_data_kind k)
 {
-    return k == TT_DATA_IDX || k == TT_DATA_HDF5 || k == TT_DATA_NPY || k == TT_DATA_CSV;
+    return k == TT_DATA_IDX || k == TT_DATA_HDF5 || k == TT_DATA_NPY || k == TT_DATA_CSV ||
+           k == TT_DATA_NPZ;
 }
 
 static tt_status parse_files(const ydoc *d, const ynode *m, tt_data_kind kind, tt_data_files *f)
@@ -618,8 +619,9 @@ static tt_status parse_files(const ydoc *d, const ynode *m, tt_data_kind kind, t
     static const char *const k_pair[] = {"inputs", "targets"};
     static const char *const k_hdf5[] = {"file", "inputs", "targets"};
     static const char *const k_csv[] = {"file", "target_column"};
-    const char *const *keys = kind == TT_DATA_HDF5 ? k_hdf5 : kind == TT_DATA_CSV ? k_csv : k_pair;
-    int count = kind == TT_DATA_HDF5 ? 3 : 2;
+    bool named = kind == TT_DATA_HDF5 || kind == TT_DATA_NPZ; /* a file and two names in it */
+    const char *const *keys = named ? k_hdf5 : kind == TT_DATA_CSV ? k_csv : k_pair;
+    int count = named ? 3 : 2;
     char takes[64];
     snprintf(takes, sizeof takes, "a %s file set", tt_data_kind_name(kind));
     TT_CHECK(check_keys(d, m, keys, count, takes));
@@ -664,8 +666,8 @@ static tt_status parse_data(const ydoc *d, const ynode *m, tt_data_config *dc)
         bool (*applies)(tt_data_kind);
         const char *which;
     } only[] = {{"dir", is_fashion, "fashion_mnist, fashion_denoise and fashion_quality"},
-                {"train", is_file_kind, "idx, hdf5, npy and csv"},
-                {"test", is_file_kind, "idx, hdf5, npy and csv"}};
+                {"train", is_file_kind, "idx, hdf5, npy, npz and csv"},
+                {"test", is_file_kind, "idx, hdf5, npy, npz and csv"}};
     for (int i = 0; i < COUNT(only); i++)
         if ((v = map_get(m, only[i].key)) && !only[i].applies(dc->kind))
             return yerr(d, key_of(v), "only applies to data kinds %s (kind is %s)", only[i].which,
@@ -967,6 +969,77 @@ static tt_status parse_schedule(const ydoc *d, const ynode *m, tt_schedule_confi
     return TT_OK;
 }
 
+static const char *const QDTYPES[] = {"u8", "s8"};
+static const char *const QOBSERVERS[] = {"minmax", "moving_average"};
+static const char *const BN_FOLDS[] = {"fold"};
+
+static tt_status parse_qat_tensor(const ydoc *d, const ynode *m, bool weight,
+                                  tt_qat_tensor_config *q)
+{
+    static const char *const wkeys[] = {"dtype",    "symmetric",    "per_channel",
+                                        "observer", "reduce_range", "averaging_constant"};
+    TT_CHECK(need_kind(d, m, Y_MAP));
+    /* per_channel is the last weight-only key: activations take the list without it. */
+    static const char *const akeys[] = {"dtype", "symmetric", "observer", "reduce_range",
+                                        "averaging_constant"};
+    TT_CHECK(weight ? check_keys(d, m, wkeys, COUNT(wkeys), "qat.weight")
+                    : check_keys(d, m, akeys, COUNT(akeys), "qat.activation"));
+    const ynode *v;
+    int e;
+    if ((v = map_get(m, "dtype"))) {
+        TT_CHECK(get_enum(d, v, QDTYPES, COUNT(QDTYPES), &e));
+        q->is_signed = e == 1;
+    }
+    if ((v = map_get(m, "symmetric"))) TT_CHECK(get_bool(d, v, &q->symmetric));
+    if ((v = map_get(m, "per_channel"))) TT_CHECK(get_bool(d, v, &q->per_channel));
+    if ((v = map_get(m, "reduce_range"))) TT_CHECK(get_bool(d, v, &q->reduce_range));
+    if ((v = map_get(m, "observer"))) {
+        TT_CHECK(get_enum(d, v, QOBSERVERS, COUNT(QOBSERVERS), &e));
+        q->observer = (tt_qat_observer)e;
+    }
+    if ((v = map_get(m, "averaging_constant"))) {
+        if (q->observer != TT_QAT_OBS_MOVING_AVERAGE)
+            return yerr(d, key_of(v), "only applies to observer moving_average");
+        TT_CHECK(get_float(d, v, &F_UNIT_POS, &q->averaging_constant));
+    }
+    return TT_OK;
+}
+
+static tt_status parse_qat(const ydoc *d, const ynode *m, tt_qat_config *q)
+{
+    static const char *const keys[] = {"epochs_fp32",     "epochs_qat",    "lr_qat",
+                                       "warm_start",      "n_calibration", "freeze_observers_epoch",
+                                       "freeze_bn_epoch", "bn_fold",       "learnable_scale",
+                                       "weight",          "activation"};
+    TT_CHECK(need_kind(d, m, Y_MAP));
+    TT_CHECK(check_keys(d, m, keys, COUNT(keys), "qat"));
+    const ynode *v;
+    int e;
+    if ((v = map_get(m, "epochs_fp32"))) TT_CHECK(get_int32(d, v, 1, MAX_EPOCHS, &q->epochs_fp32));
+    if ((v = map_get(m, "epochs_qat"))) TT_CHECK(get_int32(d, v, 1, MAX_EPOCHS, &q->epochs_qat));
+    if ((v = map_get(m, "lr_qat"))) TT_CHECK(get_float(d, v, &F_POS, &q->lr_qat));
+    if ((v = map_get(m, "warm_start")))
+        TT_CHECK(get_str(d, v, q->warm_start, sizeof q->warm_start));
+    if ((v = map_get(m, "n_calibration")))
+        TT_CHECK(get_int32(d, v, 0, 10000000, &q->n_calibration));
+    if ((v = map_get(m, "freeze_observers_epoch")))
+        TT_CHECK(get_int32(d, v, 0, MAX_EPOCHS, &q->freeze_observers_epoch));
+    if ((v = map_get(m, "freeze_bn_epoch")))
+        TT_CHECK(get_int32(d, v, 0, MAX_EPOCHS, &q->freeze_bn_epoch));
+    if ((v = map_get(m, "bn_fold"))) {
+        TT_CHECK(get_enum(d, v, BN_FOLDS, COUNT(BN_FOLDS), &e));
+        q->bn_fold = (tt_bn_fold)e;
+    }
+    if ((v = map_get(m, "learnable_scale"))) TT_CHECK(get_bool(d, v, &q->learnable_scale));
+    if ((v = map_get(m, "weight"))) TT_CHECK(parse_qat_tensor(d, v, true, &q->weight));
+    if ((v = map_get(m, "activation"))) TT_CHECK(parse_qat_tensor(d, v, false, &q->activation));
+    if (q->n_calibration == 0 && q->learnable_scale)
+        return yerr(d, map_get(m, "n_calibration"),
+                    "must be > 0 with learnable_scale: the learned scales start from the "
+                    "calibrated ones");
+    return TT_OK;
+}
+
 static bool name_ok(const char *s)
 {
     if (!s[0] || s[0] == '.') return false;
@@ -1002,6 +1075,28 @@ static void default_name(const char *file, char *out, size_t cap)
     if (n == 0) snprintf(out, cap, "run");
 }
 
+tt_qat_config tt_qat_defaults(void)
+{
+    tt_qat_config q = {.epochs_fp32 = 20,
+                       .epochs_qat = 10,
+                       .lr_qat = 0.0f,
+                       .n_calibration = 64,
+                       .freeze_observers_epoch = 4,
+                       .freeze_bn_epoch = 3,
+                       .bn_fold = TT_BN_FOLD_FOLD,
+                       .learnable_scale = false};
+    q.weight = (tt_qat_tensor_config){.is_signed = true,
+                                      .symmetric = true,
+                                      .per_channel = true,
+                                      .observer = TT_QAT_OBS_MINMAX,
+                                      .averaging_constant = 0.01f};
+    q.activation = (tt_qat_tensor_config){.is_signed = false,
+                                          .symmetric = false,
+                                          .observer = TT_QAT_OBS_MOVING_AVERAGE,
+                                          .averaging_constant = 0.01f};
+    return q;
+}
+
 static void set_defaults(tt_config *c)
 {
     c->seed = 0;
@@ -1023,6 +1118,7 @@ static void set_defaults(tt_config *c)
     c->data.blur = 0.0f;
     c->data.samples = 1024;
     c->model.output = TT_OUTPUT_NONE;
+    c->qat = tt_qat_defaults();
 }
 
 /* Checks that need more than one section. */
@@ -1123,8 +1219,7 @@ static tt_status parse_root(const ydoc *d, tt_config *c)
     if ((v = map_get(root, "batch_size"))) TT_CHECK(get_int32(d, v, 1, MAX_BATCH, &c->batch_size));
     if ((v = map_get(root, "grad_clip"))) TT_CHECK(get_float(d, v, &F_NONNEG, &c->grad_clip));
     if ((v = map_get(root, "qat"))) {
-        /* Its schema belongs to `tinytrain qat`; here it only has to be a map. */
-        TT_CHECK(need_kind(d, v, Y_MAP));
+        TT_CHECK(parse_qat(d, v, &c->qat));
         c->has_qat = true;
         c->qat_line = v->line;
         c->qat_col = v->col;
@@ -1247,6 +1342,27 @@ tt_status tt_config_apply_override(tt_config *c, const char *key, const char *va
             c->optim.lr = fv;
             c->overrides |= TT_CONFIG_OV_LR;
         }
+    } else if (!strcmp(key, "epochs_fp32") || !strcmp(key, "epochs-fp32") ||
+               !strcmp(key, "epochs_qat") || !strcmp(key, "epochs-qat")) {
+        bool fp32 = strstr(key, "fp32") != NULL;
+        flag = fp32 ? "epochs-fp32" : "epochs-qat";
+        if ((ok = text_int(value, len, 1, MAX_EPOCHS, &iv, why, sizeof why))) {
+            *(fp32 ? &c->qat.epochs_fp32 : &c->qat.epochs_qat) = (int)iv;
+            c->overrides |= TT_CONFIG_OV_QAT;
+        }
+    } else if (!strcmp(key, "lr_qat") || !strcmp(key, "lr-qat")) {
+        flag = "lr-qat";
+        if ((ok = text_float(value, len, &F_POS, &fv, why, sizeof why))) {
+            c->qat.lr_qat = fv;
+            c->overrides |= TT_CONFIG_OV_QAT;
+        }
+    } else if (!strcmp(key, "warm_start") || !strcmp(key, "warm-start")) {
+        flag = "warm-start";
+        char tmp[TT_CONFIG_STR_MAX];
+        if ((ok = text_str(value, len, sizeof tmp, tmp, why, sizeof why))) {
+            memcpy(c->qat.warm_start, tmp, sizeof tmp);
+            c->overrides |= TT_CONFIG_OV_QAT;
+        }
     } else if (!strcmp(key, "out") || !strcmp(key, "output_dir")) {
         flag = "out";
         char tmp[TT_CONFIG_STR_MAX];
@@ -1259,7 +1375,7 @@ tt_status tt_config_apply_override(tt_config *c, const char *key, const char *va
         excerpt(key, strlen(key), e, sizeof e);
         return tt_fail(TT_ERR_INVALID_ARG,
                        "--%s: not a setting that can be overridden (epochs, seed, out, threads, "
-                       "batch-size, lr)",
+                       "batch-size, lr, epochs-fp32, epochs-qat, lr-qat, warm-start)",
                        e);
     }
     if (!ok) return tt_fail(TT_ERR_INVALID_ARG, "--%s: %s", flag, why);

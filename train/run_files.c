@@ -54,7 +54,7 @@ static void add_num(cJSON *o, const char *k, double v)
         cJSON_AddNullToObject(o, k); /* JSON has no NaN */
 }
 
-static cJSON *eval_json(const tt_eval_result *r, bool full)
+cJSON *tt_run_eval_json(const tt_eval_result *r, bool full)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "samples", (double)r->n);
@@ -97,7 +97,7 @@ static cJSON *record_json(const tt_epoch_record *r)
     add_num(o, "lr", r->lr);
     add_num(o, "train_loss", r->train_loss);
     cJSON_AddStringToObject(o, "eval_split", r->val_split);
-    cJSON_AddItemToObject(o, "eval", eval_json(&r->val, false));
+    cJSON_AddItemToObject(o, "eval", tt_run_eval_json(&r->val, false));
     add_num(o, "seconds", r->seconds);
     add_num(o, "samples_per_s", r->samples_per_s);
     cJSON_AddBoolToObject(o, "best", r->best);
@@ -263,7 +263,8 @@ tt_status tt_run_write_report(const tt_trainer *t, const tt_eval_result *test)
     cJSON_AddNumberToObject(best, "epoch", t->best_epoch);
     add_num(best, "value", t->best);
     cJSON_AddStringToObject(best, "split", t->val ? "val" : "test");
-    cJSON_AddItemToObject(r, "final_test", eval_json(test, true));
+    cJSON_AddItemToObject(r, "final_test", tt_run_eval_json(test, true));
+    if (t->report_extra) t->report_extra(t, r, t->hook_user);
     cJSON_AddItemToObject(r, "run_provenance", provenance_json(t));
     char *text = cJSON_Print(r);
     cJSON_Delete(r);

@@ -49,12 +49,42 @@ static tt_status add_loss(tt_trainer *t)
     return tt_graph_add_node(t->g, ops[c->loss], "loss", 2, ins, 0, NULL, &t->loss_id);
 }
 
+tt_status tt_trainer_warm_start_failed(tt_status s, const char *ws)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tt_last_error());
+    return tt_fail(s,
+                   "qat warm start %s: %s (it must be a checkpoint of this config's model, "
+                   "e.g. last.h5 of a `tinytrain fit` run of the same config)",
+                   ws, msg);
+}
+
+/* The fake-quantised model: the fp32 model with the warm start loaded, through the prepare
+ * pass. The fp32 graph only lives here. */
+static tt_status build_qat_model(tt_trainer *t, tt_graph *fp32, int in_id, int out_id)
+{
+    const char *ws = t->opts.warm_start;
+    tt_status s = ws ? tt_checkpoint_load(ws, fp32, NULL, NULL) : TT_OK;
+    if (s != TT_OK) return tt_trainer_warm_start_failed(s, ws);
+    return tt_qat_prepare(fp32, in_id, out_id, &t->cfg->qat, &t->g, &t->in_id, &t->out_id, &t->qat);
+}
+
 static tt_status build_model(tt_trainer *t)
 {
     tt_rng rng;
     tt_rng_seed(&rng, t->cfg->seed, 0);
-    TT_CHECK(tt_graph_create(&t->g));
-    TT_CHECK(tt_model_build(t->cfg, t->g, &rng, &t->in_id, &t->out_id));
+    if (t->opts.qat) {
+        tt_graph *fp32 = NULL;
+        int in_id, out_id;
+        tt_status s = tt_graph_create(&fp32);
+        if (s == TT_OK) s = tt_model_build(t->cfg, fp32, &rng, &in_id, &out_id);
+        if (s == TT_OK) s = build_qat_model(t, fp32, in_id, out_id);
+        tt_graph_free(fp32);
+        TT_CHECK(s);
+    } else {
+        TT_CHECK(tt_graph_create(&t->g));
+        TT_CHECK(tt_model_build(t->cfg, t->g, &rng, &t->in_id, &t->out_id));
+    }
     const tt_shape *os = &t->g->values[t->out_id].shape;
     t->out_numel = 1;
     for (int i = 1; i < os->ndim; i++) t->out_numel *= os->dims[i];
@@ -74,10 +104,12 @@ static tt_status load_data(tt_trainer *t, bool train_data)
     const tt_value *iv = &t->g->values[t->in_id];
     TT_CHECK(tt_shape_make(&in, iv->shape.ndim - 1, iv->shape.dims + 1));
     TT_CHECK(tt_dataset_load(&c->data, c->task, &in, t->out_numel, false, c->seed, &t->test));
+    if (t->test && t->opts.max_test > 0) tt_dataset_truncate(t->test, t->opts.max_test);
     TT_CHECK(normalize(c, t->test));
     if (!train_data) return TT_OK;
     tt_dataset *full = NULL;
     TT_CHECK(tt_dataset_load(&c->data, c->task, &in, t->out_numel, true, c->seed, &full));
+    if (t->opts.max_train > 0) tt_dataset_truncate(full, t->opts.max_train);
     tt_status s = tt_dataset_split(full, c->data.val_split, c->seed, &t->train, &t->val);
     tt_dataset_free(full);
     TT_CHECK(s);
@@ -146,12 +178,19 @@ static tt_status trainer_init(tt_trainer *t, bool train_data)
 
 tt_status tt_trainer_create(const tt_config *cfg, bool train_data, tt_trainer **out)
 {
+    return tt_trainer_create_ex(cfg, train_data, NULL, out);
+}
+
+tt_status tt_trainer_create_ex(const tt_config *cfg, bool train_data, const tt_trainer_opts *opts,
+                               tt_trainer **out)
+{
     TT_CHECK_NULL(out, "tt_trainer_create");
     *out = NULL;
     TT_CHECK_NULL(cfg, "tt_trainer_create");
     tt_trainer *t = calloc(1, sizeof *t);
     if (!t) return tt_fail(TT_ERR_NOMEM, "tt_trainer_create: out of memory");
     t->cfg = cfg;
+    if (opts) t->opts = *opts;
     t->batch = cfg->batch_size;
     t->best = NAN;
     clock_gettime(CLOCK_REALTIME, &t->started);
@@ -351,6 +390,7 @@ tt_status tt_trainer_fit(tt_trainer *t, const tt_fit_callbacks *cb)
     TT_CHECK(tt_run_dir_prepare(t));
     double run0 = now_s();
     while (t->epochs_done < t->cfg->epochs) {
+        if (t->before_epoch) TT_CHECK(t->before_epoch(t, t->epochs_done + 1, t->hook_user));
         double e0 = now_s(), mean;
         TT_CHECK(run_epoch(t, cb, e0, &mean));
         TT_CHECK(finish_epoch(t, mean, now_s() - e0, cb));

@@ -4,7 +4,10 @@
 
 #include <time.h>
 #include "tinytrain/optim.h"
+#include "tinytrain/qat.h"
 #include "tinytrain/trainer.h"
+
+struct cJSON;
 
 struct tt_trainer {
     const tt_config *cfg;
@@ -32,12 +35,24 @@ struct tt_trainer {
     char *const *argv;
     struct timespec started;
     double wall_s;
+    tt_trainer_opts opts;
+    tt_qat_summary qat; /* opts.qat: what the prepare pass did */
+    /* Called before each epoch (1-based) of tt_trainer_fit, and while writing report.json to
+     * add fields to its root object; both may be NULL. */
+    tt_status (*before_epoch)(tt_trainer *t, int epoch, void *user);
+    void (*report_extra)(const tt_trainer *t, struct cJSON *root, void *user);
+    void *hook_user;
 };
+
+/* trainer.c: s with "qat warm start WS: <the last error> (what it must be)". */
+tt_status tt_trainer_warm_start_failed(tt_status s, const char *ws);
 
 /* evaluate.c */
 tt_status tt_trainer_eval_split(tt_trainer *t, tt_dataset *ds, tt_eval_result *r);
 
 /* run_files.c */
+/* An evaluation as report.json writes it (full: per-class accuracy and confusion too). */
+struct cJSON *tt_run_eval_json(const tt_eval_result *r, bool full);
 tt_status tt_run_dir_prepare(const tt_trainer *t);
 /* metrics.jsonl holds every epoch of t->history, rewritten whole each epoch. */
 tt_status tt_run_write_metrics(const tt_trainer *t);

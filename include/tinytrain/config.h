@@ -46,14 +46,15 @@ typedef enum tt_data_kind {
     TT_DATA_SYNTHETIC,
     TT_DATA_FASHION_DENOISE,
     TT_DATA_FASHION_QUALITY,
+    TT_DATA_NPZ,
 } tt_data_kind;
 
 /* data.train / data.test for the file-based kinds. Strings are "" when not given. */
 typedef struct tt_data_files {
     bool present;
-    char file[TT_CONFIG_STR_MAX];          /* hdf5, csv: the file */
-    char inputs[TT_CONFIG_STR_MAX];        /* idx, npy: a path; hdf5: a dataset name */
-    char targets[TT_CONFIG_STR_MAX];       /* idx, npy: a path; hdf5: a dataset name */
+    char file[TT_CONFIG_STR_MAX];          /* hdf5, csv, npz: the file */
+    char inputs[TT_CONFIG_STR_MAX];        /* idx, npy: a path; hdf5: a dataset; npz: an array */
+    char targets[TT_CONFIG_STR_MAX];       /* idx, npy: a path; hdf5: a dataset; npz: an array */
     char target_column[TT_CONFIG_STR_MAX]; /* csv */
 } tt_data_files;
 
@@ -126,6 +127,39 @@ typedef struct tt_schedule_config {
     float warmup_start; /* warm-up starts at lr * warmup_start */
 } tt_schedule_config;
 
+/* How a tensor class (weights or activations) is fake-quantised by `tinytrain qat`. */
+typedef enum tt_qat_observer {
+    TT_QAT_OBS_MINMAX = 0,     /* activations: running min/max; weights: the current tensor's */
+    TT_QAT_OBS_MOVING_AVERAGE, /* exponential moving average of batch min/max */
+} tt_qat_observer;
+
+typedef struct tt_qat_tensor_config {
+    bool is_signed;    /* dtype s8 (else u8) */
+    bool symmetric;    /* zero point fixed at the middle of the range (0 for s8 [-127, 127]) */
+    bool per_channel;  /* weights only: one scale per output channel */
+    bool reduce_range; /* 7-bit range (ONNX Runtime applies it to weights only) */
+    tt_qat_observer observer;
+    float averaging_constant; /* moving_average */
+} tt_qat_tensor_config;
+
+typedef enum tt_bn_fold {
+    TT_BN_FOLD_FOLD = 0, /* fold BN into the conv/linear before fine-tuning */
+} tt_bn_fold;
+
+/* The qat: block (docs/qat.md). Defaults apply when the block or a key is absent. */
+typedef struct tt_qat_config {
+    int epochs_fp32;                    /* phase 1 epochs, unless warm_start is given (20) */
+    int epochs_qat;                     /* fine-tune epochs (10) */
+    float lr_qat;                       /* fine-tune lr; 0: optimizer.lr / 10 */
+    char warm_start[TT_CONFIG_STR_MAX]; /* "" or a tinytrain checkpoint */
+    int n_calibration;                  /* training samples observed before fine-tuning (64) */
+    int freeze_observers_epoch;         /* observers update in the first N fine-tune epochs (4) */
+    int freeze_bn_epoch;                /* BN statistics update in the first N (3; simulate only) */
+    tt_bn_fold bn_fold;
+    bool learnable_scale; /* LSQ: scales are trained after calibration */
+    tt_qat_tensor_config weight, activation;
+} tt_qat_config;
+
 /* Bits of tt_config.overrides: which fields tt_config_apply_override changed. */
 enum {
     TT_CONFIG_OV_EPOCHS = 1u << 0,
@@ -134,6 +168,7 @@ enum {
     TT_CONFIG_OV_THREADS = 1u << 3,
     TT_CONFIG_OV_BATCH_SIZE = 1u << 4,
     TT_CONFIG_OV_LR = 1u << 5,
+    TT_CONFIG_OV_QAT = 1u << 6, /* epochs_fp32, epochs_qat, lr_qat or warm_start */
 };
 
 typedef struct tt_config {
@@ -154,8 +189,9 @@ typedef struct tt_config {
     int epochs;
     int batch_size;
     float grad_clip; /* 0: off */
-    bool has_qat;    /* a qat: map is present; its contents belong to `tinytrain qat` */
+    bool has_qat;    /* a qat: map is present */
     int qat_line, qat_col;
+    tt_qat_config qat;  /* defaults when has_qat is false */
     unsigned overrides; /* TT_CONFIG_OV_* */
 } tt_config;
 
@@ -165,9 +201,12 @@ tt_status tt_config_load(const char *path, tt_config **out);
  * default run name. NULL display_name means "<string>". */
 tt_status tt_config_parse(const char *text, size_t len, const char *display_name, tt_config **out);
 void tt_config_free(tt_config *c);
+/* The qat: block's defaults (docs/qat.md). */
+tt_qat_config tt_qat_defaults(void);
 
 /* Command-line override: key is one of epochs, seed, out, threads, batch_size (or batch-size),
- * lr; value is the flag's text, checked as strictly as in the file. Errors name the flag
+ * lr, epochs_fp32, epochs_qat, lr_qat, warm_start (dashes or underscores); value is the flag's
+ * text, checked as strictly as in the file. Errors name the flag
  * ("--epochs: must be an integer >= 1, got '0'"). */
 tt_status tt_config_apply_override(tt_config *c, const char *key, const char *value);
 

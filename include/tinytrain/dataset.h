@@ -147,6 +147,9 @@ void tt_dataset_free(tt_dataset *ds);
 tt_status tt_dataset_split(const tt_dataset *ds, float val_fraction, uint64_t seed,
                            tt_dataset **train, tt_dataset **val);
 
+/* Keep only the first n samples (n >= the sample count: no change). For quick runs. */
+void tt_dataset_truncate(tt_dataset *ds, int64_t n);
+
 /* Per-channel x = (x - mean[c]) / std[c]: n == 1 applies mean[0]/std[0] to every element,
  * otherwise n must be the channel count (input_shape.dims[0]; for [F] samples, F). std > 0.
  * Once per data set (TT_ERR_STATE the second time). */

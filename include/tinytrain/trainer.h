@@ -59,9 +59,24 @@ typedef struct tt_fit_callbacks {
 
 typedef struct tt_trainer tt_trainer;
 
+/* How tt_trainer_create_ex departs from a plain fp32 run. Zero-initialised: a plain fp32 run. */
+typedef struct tt_trainer_opts {
+    /* Fake-quantise the model (the fine-tune phase of tinytrain qat): the config's fp32 model is
+     * built, warm_start is loaded into it, and tt_qat_prepare (tinytrain/qat.h) with cfg->qat
+     * gives the graph that is trained. */
+    bool qat;
+    const char *warm_start; /* a checkpoint of the config's fp32 model, or NULL */
+    /* Keep only the first N samples of the training data (before the validation split) and of
+     * the test set; 0 keeps all. For smoke runs. */
+    int64_t max_train, max_test;
+} tt_trainer_opts;
+
 /* Load the data (train_data false: only the test split, for evaluation), build the model and
  * plan it. The config must outlive the trainer. */
 tt_status tt_trainer_create(const tt_config *cfg, bool train_data, tt_trainer **out);
+/* tt_trainer_create with options (opts may be NULL). */
+tt_status tt_trainer_create_ex(const tt_config *cfg, bool train_data, const tt_trainer_opts *opts,
+                               tt_trainer **out);
 void tt_trainer_free(tt_trainer *t);
 
 /* Record argv for the report's run_provenance (borrowed; must outlive the trainer). */

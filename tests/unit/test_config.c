@@ -310,7 +310,22 @@ static void all_keys_parsed(void **state)
     assert_int_equal(c->batch_size, 32);
     assert_true(c->grad_clip == 5.0f);
     assert_true(c->has_qat);
-    assert_int_equal(c->qat_line, 39);
+    assert_int_equal(c->qat_line, 40);
+    const tt_qat_config *q = &c->qat;
+    assert_int_equal(q->epochs_fp32, 3);
+    assert_int_equal(q->epochs_qat, 2);
+    assert_true(q->lr_qat == 0.001f);
+    assert_string_equal(q->warm_start, "runs/x/last.h5");
+    assert_int_equal(q->n_calibration, 32);
+    assert_int_equal(q->freeze_observers_epoch, 1);
+    assert_int_equal(q->freeze_bn_epoch, 0);
+    assert_int_equal(q->bn_fold, TT_BN_FOLD_FOLD);
+    assert_true(q->learnable_scale);
+    assert_true(q->weight.is_signed && q->weight.symmetric && !q->weight.per_channel);
+    assert_true(q->weight.reduce_range && q->weight.averaging_constant == 0.5f);
+    assert_int_equal(q->weight.observer, TT_QAT_OBS_MOVING_AVERAGE);
+    assert_true(!q->activation.is_signed && !q->activation.symmetric);
+    assert_int_equal(q->activation.observer, TT_QAT_OBS_MINMAX);
 
     /* Every layer type builds, with readable per-type names. */
     int in, out;
@@ -350,6 +365,16 @@ static void all_keys_parsed(void **state)
                   "model: {input: [2], layers: [{type: linear, out_features: 3}]}\n");
     assert_string_equal(c->data.train.file, "d.h5");
     assert_string_equal(c->data.train.inputs, "x");
+    tt_config_free(c);
+
+    c = parse_str("data:\n"
+                  "  kind: npz\n"
+                  "  train: {file: d.npz, inputs: x, targets: y}\n"
+                  "  test: {file: t.npz, inputs: xt, targets: yt}\n"
+                  "model: {input: [2], layers: [{type: linear, out_features: 3}]}\n");
+    assert_int_equal(c->data.kind, TT_DATA_NPZ);
+    assert_string_equal(c->data.train.file, "d.npz");
+    assert_string_equal(c->data.test.targets, "yt");
     tt_config_free(c);
 
     c = parse_str("task: image_to_image\n"
@@ -453,6 +478,26 @@ static void bad_inline(void **state)
         {BASE "name: a b\n", TT_ERR_INVALID_ARG, "8:7: name: may only use"},
         {BASE "output_dir: ''\n", TT_ERR_INVALID_ARG, "8:13: output_dir: must not be empty"},
         {BASE "qat: 3\n", TT_ERR_INVALID_ARG, "8:6: qat: must be a map"},
+        {BASE "qat: {epochs: 3}\n", TT_ERR_INVALID_ARG, "8:7: qat.epochs: unknown key; qat takes"},
+        {BASE "qat: {epochs_qat: 0}\n", TT_ERR_INVALID_ARG,
+         "8:19: qat.epochs_qat: must be an integer in 1..1000000, got 0"},
+        {BASE "qat: {lr_qat: -1}\n", TT_ERR_INVALID_ARG, "qat.lr_qat: must be a number > 0"},
+        {BASE "qat: {n_calibration: many}\n", TT_ERR_INVALID_ARG,
+         "qat.n_calibration: must be an integer"},
+        {BASE "qat: {bn_fold: merge}\n", TT_ERR_INVALID_ARG,
+         "qat.bn_fold: must be one of fold, got"},
+        {BASE "qat: {weight: {dtype: int4}}\n", TT_ERR_INVALID_ARG,
+         "qat.weight.dtype: must be one of u8 | s8"},
+        {BASE "qat: {activation: {per_channel: true}}\n", TT_ERR_INVALID_ARG,
+         "qat.activation.per_channel: unknown key; qat.activation takes"},
+        {BASE "qat: {weight: {averaging_constant: 0.1}}\n", TT_ERR_INVALID_ARG,
+         "qat.weight.averaging_constant: only applies to observer moving_average"},
+        {BASE "qat: {activation: {observer: ema}}\n", TT_ERR_INVALID_ARG,
+         "qat.activation.observer: must be one of minmax | moving_average"},
+        {BASE "qat: {learnable_scale: true, n_calibration: 0}\n", TT_ERR_INVALID_ARG,
+         "qat.n_calibration: must be > 0 with learnable_scale"},
+        {BASE "qat: {learnable_scale: 1}\n", TT_ERR_INVALID_ARG,
+         "qat.learnable_scale: must be true or false"},
         {BASE "{a: 1}: 2\n", TT_ERR_INVALID_ARG,
          "inline.yaml:8:1: (top level): map keys must be plain strings, not maps"},
         /* out of range */
