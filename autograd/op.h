@@ -74,6 +74,8 @@ TT_OP_DEF(tt_op_mse);
 TT_OP_DEF(tt_op_l1);
 TT_OP_DEF(tt_op_smooth_l1);
 TT_OP_DEF(tt_op_fake_quant);
+TT_OP_DEF(tt_op_bn_fold_weight);
+TT_OP_DEF(tt_op_bn_unfold);
 #undef TT_OP_DEF
 
 #endif

@@ -27,6 +27,8 @@ static const tt_op_def *const op_table[TT_OP_COUNT] = {
     [TT_OP_L1] = &tt_op_l1,
     [TT_OP_SMOOTH_L1] = &tt_op_smooth_l1,
     [TT_OP_FAKEQUANT] = &tt_op_fake_quant,
+    [TT_OP_BN_FOLD_WEIGHT] = &tt_op_bn_fold_weight,
+    [TT_OP_BN_UNFOLD] = &tt_op_bn_unfold,
 };
 
 const tt_op_def *tt_op_def_get(tt_op_type op)

@@ -1,20 +1,27 @@
 /* tinytrain eval CKPT: a checkpoint's metrics on its config's test set. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "tinytrain/npy.h"
 #include "tinytrain/trainer.h"
 
 static void eval_usage(FILE *f)
 {
-    fprintf(f, "usage: tinytrain eval CKPT.h5 [--config CONFIG.yaml] [--json]\n\n"
-               "Evaluate a tinytrain checkpoint on the test split of the config it was trained\n"
-               "with (stored in the checkpoint), or of --config.\n\n"
-               "options:\n"
-               "  --config FILE   use this config's data and model instead of the stored one\n"
-               "  --threads T     threads (0: all cores)\n"
-               "  --json          print the metrics as one JSON object\n"
-               "  -h, --help      this help\n");
+    fprintf(f,
+            "usage: tinytrain eval CKPT.h5 [--config CONFIG.yaml] [--json]\n\n"
+            "Evaluate a tinytrain checkpoint (fp32 from fit, or fake-quant from qat) on the\n"
+            "test split of the config it was trained with (stored in the checkpoint), or of\n"
+            "--config.\n\n"
+            "options:\n"
+            "  --config FILE         use this config's data and model instead of the stored one\n"
+            "  --threads T           threads (0: all cores)\n"
+            "  --limit N             only the first N test samples\n"
+            "  --save-inputs F.npy   also write the test inputs as fed to the model [N, ...]\n"
+            "  --save-outputs F.npy  also write the model's outputs [N, ...]\n"
+            "  --json                print the metrics as one JSON object\n"
+            "  -h, --help            this help\n");
 }
 
 static void print_human(const tt_eval_result *r, const char *ckpt)
@@ -68,54 +75,119 @@ static tt_config *load_config(const char *ckpt, const char *cfg_path)
     return cfg;
 }
 
-int tt_cmd_eval(int argc, char **argv)
+/* --save-inputs / --save-outputs: the test split as fed to the model and what it returned, as
+ * .npy arrays [N, ...] (for comparing with another runtime on identical inputs). */
+static tt_status save_arrays(tt_trainer *t, const char *in_path, const char *out_path)
 {
-    const char *ckpt = NULL, *cfg_path = NULL, *threads = NULL;
-    bool json = false;
+    int64_t n = tt_trainer_test_size(t), mi = tt_trainer_input_numel(t);
+    int64_t mo = tt_trainer_output_numel(t);
+    tt_tensor *x = NULL, *y = NULL;
+    int64_t xd[2] = {n, mi}, yd[2] = {n, mo}, got = 0;
+    tt_status s = tt_tensor_alloc(&x, TT_F32, 2, xd);
+    if (s == TT_OK) s = tt_tensor_alloc(&y, TT_F32, 2, yd);
+    if (s == TT_OK) s = tt_trainer_predict(t, tt_tensor_f32(y), n * mo, tt_tensor_f32(x), &got);
+    if (s == TT_OK && in_path) s = tt_npy_save(in_path, x);
+    if (s == TT_OK && out_path) s = tt_npy_save(out_path, y);
+    tt_tensor_free(x);
+    tt_tensor_free(y);
+    return s;
+}
+
+typedef struct eval_args {
+    const char *ckpt, *cfg_path, *threads, *limit, *save_in, *save_out;
+    bool json;
+} eval_args;
+
+static int parse(int argc, char **argv, eval_args *a)
+{
+    static const struct {
+        const char *flag;
+        size_t off;
+    } vals[] = {{"--config", offsetof(eval_args, cfg_path)},
+                {"--threads", offsetof(eval_args, threads)},
+                {"--limit", offsetof(eval_args, limit)},
+                {"--save-inputs", offsetof(eval_args, save_in)},
+                {"--save-outputs", offsetof(eval_args, save_out)}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             eval_usage(stdout);
-            return TT_EXIT_OK;
-        } else if (!strcmp(argv[i], "--json")) {
-            json = true;
-        } else if (!strcmp(argv[i], "--config")) {
-            if (!(cfg_path = tt_cli_value("eval", argc, argv, &i))) return TT_EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--threads")) {
-            if (!(threads = tt_cli_value("eval", argc, argv, &i))) return TT_EXIT_USAGE;
-        } else if (argv[i][0] == '-' || ckpt) {
+            return -1;
+        }
+        if (!strcmp(argv[i], "--json")) {
+            a->json = true;
+            continue;
+        }
+        size_t k = 0;
+        while (k < sizeof vals / sizeof *vals && strcmp(argv[i], vals[k].flag)) k++;
+        if (k < sizeof vals / sizeof *vals) {
+            const char *v = tt_cli_value("eval", argc, argv, &i);
+            if (!v) return TT_EXIT_USAGE;
+            *(const char **)((char *)a + vals[k].off) = v;
+        } else if (argv[i][0] == '-' || a->ckpt) {
             fprintf(stderr,
-                    "tinytrain eval: unexpected argument '%s' (see 'tinytrain eval "
-                    "--help')\n",
+                    "tinytrain eval: unexpected argument '%s' (see 'tinytrain eval --help')\n",
                     argv[i]);
             return TT_EXIT_USAGE;
         } else {
-            ckpt = argv[i];
+            a->ckpt = argv[i];
         }
     }
-    if (!ckpt) {
+    if (!a->ckpt) {
         fprintf(stderr, "tinytrain eval: missing CKPT.h5 (see 'tinytrain eval --help')\n");
         return TT_EXIT_USAGE;
     }
-    tt_config *cfg = load_config(ckpt, cfg_path);
-    if (!cfg) return TT_EXIT_FAIL;
-    if (threads && tt_config_apply_override(cfg, "threads", threads) != TT_OK) {
-        fprintf(stderr, "tinytrain eval: %s\n", tt_last_error());
-        tt_config_free(cfg);
-        return TT_EXIT_USAGE;
+    return 0;
+}
+
+static int run(const eval_args *a, tt_config *cfg)
+{
+    tt_trainer_opts o;
+    if (tt_trainer_opts_for_checkpoint(a->ckpt, &o) != TT_OK) {
+        tt_cli_error("eval", a->ckpt, true);
+        return TT_EXIT_FAIL;
+    }
+    if (a->limit) {
+        char *end;
+        long long v = strtoll(a->limit, &end, 10);
+        if (*end || v < 1) {
+            fprintf(stderr, "tinytrain eval: --limit: must be an integer >= 1, got '%s'\n",
+                    a->limit);
+            return TT_EXIT_USAGE;
+        }
+        o.max_test = v;
     }
     tt_trainer *t = NULL;
     tt_eval_result r;
     int rc = TT_EXIT_OK;
-    if (tt_trainer_create(cfg, false, &t) != TT_OK || tt_trainer_load_params(t, ckpt) != TT_OK ||
-        tt_trainer_evaluate(t, true, &r) != TT_OK) {
-        tt_cli_error("eval", ckpt, true);
+    if (tt_trainer_create_ex(cfg, false, &o, &t) != TT_OK ||
+        tt_trainer_load_params(t, a->ckpt) != TT_OK || tt_trainer_evaluate(t, true, &r) != TT_OK) {
+        tt_cli_error("eval", a->ckpt, true);
         rc = TT_EXIT_FAIL;
-    } else if (json) {
+    } else if ((a->save_in || a->save_out) && save_arrays(t, a->save_in, a->save_out) != TT_OK) {
+        tt_cli_error("eval", "saving the arrays", true);
+        rc = TT_EXIT_FAIL;
+    } else if (a->json) {
         print_json(&r);
     } else {
-        print_human(&r, ckpt);
+        print_human(&r, a->ckpt);
     }
     tt_trainer_free(t);
+    return rc;
+}
+
+int tt_cmd_eval(int argc, char **argv)
+{
+    eval_args a = {0};
+    int rc = parse(argc, argv, &a);
+    if (rc) return rc < 0 ? TT_EXIT_OK : rc;
+    tt_config *cfg = load_config(a.ckpt, a.cfg_path);
+    if (!cfg) return TT_EXIT_FAIL;
+    if (a.threads && tt_config_apply_override(cfg, "threads", a.threads) != TT_OK) {
+        fprintf(stderr, "tinytrain eval: %s\n", tt_last_error());
+        tt_config_free(cfg);
+        return TT_EXIT_USAGE;
+    }
+    rc = run(&a, cfg);
     tt_config_free(cfg);
     return rc;
 }

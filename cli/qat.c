@@ -1,4 +1,5 @@
 /* tinytrain qat CONFIG.yaml: fp32 warm start -> fake-quant -> low-lr fine-tune. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
@@ -56,11 +57,17 @@ static void print_summary(const tt_config *cfg, const tt_qat_result *r)
     tt_cli_print_metric(&r->fp32, f, sizeof f);
     tt_cli_print_metric(&r->fake_quant, q, sizeof q);
     double d = tt_eval_main_metric(&r->fake_quant) - tt_eval_main_metric(&r->fp32);
+    char agree[32] = "";
+    if (!isnan(r->vs_fp32.top1_agreement))
+        snprintf(agree, sizeof agree, "%.2f%%", r->vs_fp32.top1_agreement);
     printf("done: fp32 %s | fake-quant int8 %s | change %+.4g %s\n"
+           "      outputs vs fp32: PLCC %.6f (drop %.2e)%s%s\n"
            "      %d weight + %d activation quantisation points, %d BatchNorm folded; "
            "report %s/report.json\n",
-           f, q, d, tt_eval_main_metric_name(cfg->task), r->summary.weight_points,
-           r->summary.activation_points, r->summary.folded_bn, cfg->output_dir);
+           f, q, d, tt_eval_main_metric_name(cfg->task), r->vs_fp32.plcc, 1.0 - r->vs_fp32.plcc,
+           isnan(r->vs_fp32.top1_agreement) ? "" : ", top-1 agreement ", agree,
+           r->summary.weight_points, r->summary.activation_points, r->summary.folded_bn,
+           cfg->output_dir);
 }
 
 int tt_cmd_qat(int argc, char **argv)

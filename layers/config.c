@@ -971,7 +971,7 @@ static tt_status parse_schedule(const ydoc *d, const ynode *m, tt_schedule_confi
 
 static const char *const QDTYPES[] = {"u8", "s8"};
 static const char *const QOBSERVERS[] = {"minmax", "moving_average"};
-static const char *const BN_FOLDS[] = {"fold"};
+static const char *const BN_FOLDS[] = {"fold", "simulate"};
 
 static tt_status parse_qat_tensor(const ydoc *d, const ynode *m, bool weight,
                                   tt_qat_tensor_config *q)

@@ -5,8 +5,10 @@
 /* Elements above which a reduction is worth spreading over threads. */
 #define OBS_PAR_MIN 65536
 
-void tt_observer_minmax(const float *x, int64_t outer, int64_t channels, int64_t inner, float *mn,
-                        float *mx)
+/* AVX2 clone: 8-wide vminps/vmaxps; the baseline build is SSE2-only. */
+__attribute__((target_clones("avx2", "default"))) void
+tt_observer_minmax(const float *x, int64_t outer, int64_t channels, int64_t inner, float *mn,
+                   float *mx)
 {
     int64_t total = outer * channels * inner;
     if (channels == 1) {

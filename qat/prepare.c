@@ -13,7 +13,8 @@
 #include "tinytrain/qat.h"
 #include "tinytrain/quant.h"
 
-enum { FOLDED_BN = -2, NO_FOLD = -1 };
+/* fold[] codes for BN nodes (layers hold their BN's index). */
+enum { FOLDED_BN = -2, NO_FOLD = -1, SIMULATED_BN = -3 };
 
 typedef struct prep {
     const tt_graph *src;
@@ -23,7 +24,8 @@ typedef struct prep {
     int *map;       /* src value -> dst value carrying it (its quantised form where it has one) */
     int *consumers; /* src value -> consuming nodes, +1 for the model output */
     int *consumer;  /* src value -> the last node consuming it */
-    int *fold;      /* src Conv/Gemm node -> its folded BN node; BN node -> FOLDED_BN */
+    int *fold;      /* src Conv/Gemm node -> its BN node; BN node -> FOLDED_BN/SIMULATED_BN */
+    int *gamma_var; /* src layer node -> dst ids of its BN's gamma and running_var (simulate) */
     tt_qat_summary sum;
 } prep;
 
@@ -82,6 +84,7 @@ static tt_status scan(prep *p)
     for (int i = 0; i < s->n_nodes; i++) {
         const tt_node *n = &s->nodes[i];
         p->fold[i] = NO_FOLD;
+        p->gamma_var[2 * i] = p->gamma_var[2 * i + 1] = -1;
         if (!is_supported(n->op)) return unsupported(n);
         for (int j = 0; j < n->n_in; j++)
             if (n->in[j] >= 0) {
@@ -105,7 +108,7 @@ static tt_status scan(prep *p)
                            n->name, prod >= 0 ? tt_op_name(s->nodes[prod].op) : "the model input",
                            prod >= 0 && p->consumers[x] > 1 ? " whose output has other users" : "");
         p->fold[prod] = i;
-        p->fold[i] = FOLDED_BN;
+        p->fold[i] = p->q->bn_fold == TT_BN_FOLD_SIMULATE ? SIMULATED_BN : FOLDED_BN;
     }
     return TT_OK;
 }
@@ -127,15 +130,21 @@ static tt_status copy_param(prep *p, int v, int *out)
     return TT_OK;
 }
 
+/* "<base>.<suffix>" into name (TT_NAME_MAX bytes). */
+static tt_status qat_name(char *name, const char *base, const char *suffix)
+{
+    if (snprintf(name, TT_NAME_MAX, "%s.%s", base, suffix) < TT_NAME_MAX) return TT_OK;
+    return tt_fail(TT_ERR_INVALID_ARG,
+                   "QAT prepare: the name '%s.%s' is longer than %d characters; use shorter "
+                   "layer names",
+                   base, suffix, TT_NAME_MAX - 1);
+}
+
 static tt_status new_param(prep *p, const char *base, const char *suffix, int64_t c, bool trainable,
                            float init, int *id)
 {
     char name[TT_NAME_MAX];
-    if (snprintf(name, sizeof name, "%s.%s", base, suffix) >= (int)sizeof name)
-        return tt_fail(TT_ERR_INVALID_ARG,
-                       "QAT prepare: parameter name '%s.%s' is longer than %d characters; use "
-                       "shorter layer names",
-                       base, suffix, TT_NAME_MAX - 1);
+    TT_CHECK(qat_name(name, base, suffix));
     TT_CHECK(tt_graph_add_param(p->dst, name, 1, &c, trainable, id));
     float *d = tt_graph_param_data(p->dst, *id);
     for (int64_t i = 0; i < c; i++) d[i] = init;
@@ -150,17 +159,13 @@ static int observer_code(const tt_qat_tensor_config *tc, bool weight)
     return weight ? TT_OBSERVER_LAST : TT_OBSERVER_MINMAX;
 }
 
-/* y = FakeQuant(x) named "<value name>.q"; axis -1 per-tensor. */
-static tt_status add_fake_quant(prep *p, int x, bool weight, int axis, int *y)
+/* y = FakeQuant(x) named "<base>.q" (base: x's name when NULL); axis -1 per-tensor. */
+static tt_status add_fake_quant(prep *p, int x, const char *base, bool weight, int axis, int *y)
 {
     const tt_qat_tensor_config *tc = weight ? &p->q->weight : &p->q->activation;
     const tt_value *xv = &p->dst->values[x];
     char name[TT_NAME_MAX];
-    if (snprintf(name, sizeof name, "%s.q", xv->name) >= (int)sizeof name)
-        return tt_fail(TT_ERR_INVALID_ARG,
-                       "QAT prepare: '%s.q' is longer than %d characters; use shorter layer "
-                       "names",
-                       xv->name, TT_NAME_MAX - 1);
+    TT_CHECK(qat_name(name, base ? base : xv->name, "q"));
     int64_t c = axis >= 0 ? xv->shape.dims[axis] : 1;
     tt_qrange r =
         tt_quant_range(tc->is_signed ? TT_QTYPE_S8 : TT_QTYPE_U8, tc->symmetric, tc->reduce_range);
@@ -208,6 +213,45 @@ static tt_status fold_bn(prep *p, const tt_node *layer, const tt_node *bn, int w
     return TT_OK;
 }
 
+/* Simulated folding: the layer sees W * f (BnFoldWeight, whose output is what gets
+ * fake-quantised) and its output is scaled back by 1/f (BnUnfold) before the live BN. A layer
+ * bias is absorbed into the BN: batch statistics cancel it, and the running mean (which saw it)
+ * drops it, so eval output is unchanged. */
+static tt_status simulate_fold(prep *p, const tt_node *n, const tt_node *bn, int *ins, int *n_in)
+{
+    int layer = (int)(n - p->src->nodes);
+    int gamma, var, mean;
+    TT_CHECK(copy_param(p, bn->in[1], &gamma));
+    TT_CHECK(copy_param(p, bn->in[4], &var));
+    if (n->n_in > 2 && ins[2] >= 0) {
+        TT_CHECK(copy_param(p, bn->in[3], &mean));
+        float *rm = tt_graph_param_data(p->dst, mean);
+        const float *b = tt_graph_param_data(p->dst, ins[2]);
+        for (int64_t c = 0; c < tt_shape_numel(&p->dst->values[mean].shape); c++) rm[c] -= b[c];
+        ins[2] = -1;
+    }
+    *n_in = 2;
+    p->sum.folded_bn++;
+    p->gamma_var[2 * layer] = gamma;
+    p->gamma_var[2 * layer + 1] = var;
+    char name[TT_NAME_MAX];
+    TT_CHECK(qat_name(name, n->name, "fold"));
+    tt_attr eps = tt_attr_float("epsilon", tt_node_attr_float(bn, "epsilon", 1e-5f));
+    int fin[3] = {ins[1], gamma, var};
+    return tt_graph_add_node(p->dst, TT_OP_BN_FOLD_WEIGHT, name, 3, fin, 1, &eps, &ins[1]);
+}
+
+static tt_status add_unfold(prep *p, const tt_node *n, int y, int *out)
+{
+    int layer = (int)(n - p->src->nodes);
+    const tt_node *bn = &p->src->nodes[p->fold[layer]];
+    char name[TT_NAME_MAX];
+    TT_CHECK(qat_name(name, n->name, "unfold"));
+    tt_attr eps = tt_attr_float("epsilon", tt_node_attr_float(bn, "epsilon", 1e-5f));
+    int in[3] = {y, p->gamma_var[2 * layer], p->gamma_var[2 * layer + 1]};
+    return tt_graph_add_node(p->dst, TT_OP_BN_UNFOLD, name, 3, in, 1, &eps, out);
+}
+
 /* Whether a value produced by op needs its own quantisation point. */
 static bool needs_fake_quant(const prep *p, tt_op_type op, int v)
 {
@@ -217,7 +261,7 @@ static bool needs_fake_quant(const prep *p, tt_op_type op, int v)
      * lets the producer's QuantizeLinear clamp, with the activation's [0, max] range. */
     if (p->consumers[v] == 1) {
         tt_op_type next = p->src->nodes[p->consumer[v]].op;
-        bool fusable = is_weighted(op) || op == TT_OP_ADD;
+        bool fusable = is_weighted(op) || op == TT_OP_ADD || op == TT_OP_BATCHNORM;
         if (fusable && (next == TT_OP_RELU || next == TT_OP_CLIP)) return false;
     }
     return true;
@@ -239,15 +283,21 @@ static tt_status node_inputs(prep *p, const tt_node *n, int *ins, int *n_in)
         TT_CHECK(copy_param(p, v, &ins[j]));
     }
     if (!is_weighted(n->op) || s->values[n->in[1]].kind != TT_VALUE_PARAM) return TT_OK;
-    if (p->fold[n - s->nodes] >= 0) {
+    int bn = p->fold[n - s->nodes];
+    char wname[TT_NAME_MAX];
+    snprintf(wname, sizeof wname, "%s", p->dst->values[ins[1]].name);
+    if (bn >= 0 && p->q->bn_fold == TT_BN_FOLD_SIMULATE) {
+        TT_CHECK(simulate_fold(p, n, &s->nodes[bn], ins, n_in));
+    } else if (bn >= 0) {
         int bias = n->n_in > 2 ? ins[2] : -1;
-        TT_CHECK(fold_bn(p, n, &s->nodes[p->fold[n - s->nodes]], ins[1], &bias));
+        TT_CHECK(fold_bn(p, n, &s->nodes[bn], ins[1], &bias));
         ins[2] = bias;
         *n_in = 3;
     }
-    /* Conv and Gemm (transB) weights are [out, ...]; MatMul's B is [in, out]. */
+    /* Conv and Gemm (transB) weights are [out, ...]; MatMul's B is [in, out]. The point is
+     * named after the weight in both folding modes ("conv1.weight.q"). */
     int axis = !p->q->weight.per_channel ? -1 : n->op == TT_OP_MATMUL ? 1 : 0;
-    return add_fake_quant(p, ins[1], true, axis, &ins[1]);
+    return add_fake_quant(p, ins[1], wname, true, axis, &ins[1]);
 }
 
 static tt_status copy_node(prep *p, int i)
@@ -262,12 +312,16 @@ static tt_status copy_node(prep *p, int i)
                            n->name, s->values[n->in[j]].name);
     TT_CHECK(node_inputs(p, n, ins, &n_in));
     TT_CHECK(tt_graph_add_node(p->dst, n->op, n->name, n_in, ins, n->n_attrs, n->attrs, outs));
+    if (p->fold[i] >= 0 && p->q->bn_fold == TT_BN_FOLD_SIMULATE) {
+        /* The quantisation point comes after the live BN (and its Relu). */
+        return add_unfold(p, n, outs[0], &p->map[n->out[0]]);
+    }
     for (int k = 0; k < n->n_out; k++) {
         int v = n->out[k];
         if (k == 0 && p->fold[i] >= 0) v = s->nodes[p->fold[i]].out[0]; /* BN's output */
         p->map[v] = outs[k];
         if (s->values[v].dtype == TT_F32 && needs_fake_quant(p, n->op, v))
-            TT_CHECK(add_fake_quant(p, outs[k], false, -1, &p->map[v]));
+            TT_CHECK(add_fake_quant(p, outs[k], NULL, false, -1, &p->map[v]));
     }
     return TT_OK;
 }
@@ -281,7 +335,7 @@ static tt_status copy_inputs(prep *p, int src_in)
         TT_CHECK(tt_graph_add_input(p->dst, sv->name, sv->dtype, sv->shape.ndim, sv->shape.dims,
                                     &p->map[v]));
         if (v == src_in && sv->dtype == TT_F32)
-            TT_CHECK(add_fake_quant(p, p->map[v], false, -1, &p->map[v]));
+            TT_CHECK(add_fake_quant(p, p->map[v], NULL, false, -1, &p->map[v]));
     }
     return TT_OK;
 }
@@ -307,18 +361,16 @@ tt_status tt_qat_prepare(const tt_graph *src, int src_in, int src_out, const tt_
     if (src_in < 0 || src_in >= src->n_values || src_out < 0 || src_out >= src->n_values)
         return tt_fail(TT_ERR_INVALID_ARG, "tt_qat_prepare: input %d or output %d is not a value",
                        src_in, src_out);
-    if (q->bn_fold != TT_BN_FOLD_FOLD)
-        return tt_fail(TT_ERR_UNSUPPORTED, "tt_qat_prepare: bn_fold %d is not supported",
-                       (int)q->bn_fold);
     size_t nv = (size_t)src->n_values, nn = (size_t)src->n_nodes + 1;
     prep p = {.src = src, .q = q, .src_out = src_out};
     p.map = malloc(nv * sizeof *p.map);
     p.consumers = calloc(nv, sizeof *p.consumers);
     p.consumer = calloc(nv, sizeof *p.consumer);
     p.fold = malloc(nn * sizeof *p.fold);
+    p.gamma_var = malloc(2 * nn * sizeof *p.gamma_var);
     tt_status s = TT_ERR_NOMEM;
     int in_id = -1;
-    if (!p.map || !p.consumers || !p.consumer || !p.fold)
+    if (!p.map || !p.consumers || !p.consumer || !p.fold || !p.gamma_var)
         tt_fail(TT_ERR_NOMEM, "tt_qat_prepare: out of memory");
     else
         s = prepare(&p, src_in, &in_id);
@@ -334,6 +386,7 @@ tt_status tt_qat_prepare(const tt_graph *src, int src_in, int src_out, const tt_
     free(p.consumers);
     free(p.consumer);
     free(p.fold);
+    free(p.gamma_var);
     return s;
 }
 
@@ -349,20 +402,25 @@ static void set_attr(tt_node *n, const char *name, int64_t v)
     n->attrs[n->n_attrs++] = tt_attr_int(name, v);
 }
 
-static void set_all(tt_graph *g, const char *name, bool on)
+static void set_all(tt_graph *g, tt_op_type op, const char *name, bool on)
 {
     for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].op == TT_OP_FAKEQUANT) set_attr(&g->nodes[i], name, on);
+        if (g->nodes[i].op == op) set_attr(&g->nodes[i], name, on);
 }
 
 void tt_qat_set_observe(tt_graph *g, bool on)
 {
-    set_all(g, "observe", on);
+    set_all(g, TT_OP_FAKEQUANT, "observe", on);
 }
 
 void tt_qat_set_fake_quant(tt_graph *g, bool on)
 {
-    set_all(g, "enabled", on);
+    set_all(g, TT_OP_FAKEQUANT, "enabled", on);
+}
+
+void tt_qat_set_bn_frozen(tt_graph *g, bool on)
+{
+    set_all(g, TT_OP_BATCHNORM, "frozen", on);
 }
 
 int tt_qat_count(const tt_graph *g)

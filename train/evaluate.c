@@ -133,3 +133,51 @@ tt_status tt_trainer_eval_split(tt_trainer *t, tt_dataset *ds, tt_eval_result *r
     tt_confusion_free(&conf);
     return s;
 }
+
+int64_t tt_trainer_output_numel(const tt_trainer *t)
+{
+    return t ? t->out_numel : 0;
+}
+
+int64_t tt_trainer_test_size(const tt_trainer *t)
+{
+    return t && t->test ? t->test->n : 0;
+}
+
+int64_t tt_trainer_input_numel(const tt_trainer *t)
+{
+    return t && t->test ? t->test->input_numel : 0;
+}
+
+tt_status tt_trainer_predict(tt_trainer *t, float *out, int64_t cap, float *inputs, int64_t *n)
+{
+    TT_CHECK_NULL(t, "tt_trainer_predict");
+    TT_CHECK_NULL(out, "tt_trainer_predict");
+    TT_CHECK_NULL(n, "tt_trainer_predict");
+    *n = 0;
+    if (!t->test) return tt_fail(TT_ERR_INVALID_ARG, "%s: no test split to predict", t->cfg->path);
+    if (t->test->n * t->out_numel > cap)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "tt_trainer_predict: %lld samples x %lld outputs do not fit in %lld floats",
+                       (long long)t->test->n, (long long)t->out_numel, (long long)cap);
+    tt_batcher *b = NULL;
+    TT_CHECK(tt_batcher_create(t->test, t->batch, false, NULL, 0, &b));
+    tt_status s = TT_OK;
+    int64_t got;
+    while (s == TT_OK && tt_batcher_next(b, t->x, t->y, &got)) {
+        s = tt_exec_set_input(t->e, t->in_id, t->x, got);
+        if (s == TT_OK) s = tt_exec_set_input(t->e, t->target_id, t->y, got);
+        if (s == TT_OK) s = tt_exec_forward(t->e, got, false);
+        if (s != TT_OK) break;
+        memcpy(out + *n * t->out_numel, tt_tensor_f32(tt_exec_value(t->e, t->out_id)),
+               (size_t)(got * t->out_numel) * sizeof(float));
+        if (inputs) {
+            int64_t m = t->test->input_numel;
+            memcpy(inputs + *n * m, t->x, (size_t)(got * m) * sizeof(float));
+        }
+        *n += got;
+    }
+    if (s == TT_OK) s = tt_batcher_status(b);
+    tt_batcher_free(b);
+    return s;
+}

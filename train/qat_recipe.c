@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "autograd/internal.h"
+#include "tinytrain/metrics.h"
 #include "tinytrain/qat.h"
 #include "train/trainer_internal.h"
 
@@ -25,6 +26,8 @@ typedef struct recipe {
     tt_trainer_opts topts;
     tt_qat_result *res;
     char warm[TT_CONFIG_STR_MAX];
+    float *fp32_out, *qat_out; /* test-set outputs of the warm start and of the QAT model */
+    int64_t out_cap;
     tt_config *c_fp32, *c_qat; /* copies of cfg with each phase's epochs, lr and directory */
 } recipe;
 
@@ -90,7 +93,7 @@ static tt_status phase_fp32(recipe *r)
     return s;
 }
 
-/* The warm start's own metrics on the test set: the fp32 row of the report. */
+/* The warm start's own metrics and outputs on the test set: the fp32 side of the report. */
 static tt_status eval_fp32(recipe *r)
 {
     tt_trainer *t = NULL;
@@ -99,8 +102,43 @@ static tt_status eval_fp32(recipe *r)
     if (s == TT_OK && (s = tt_trainer_load_params(t, r->warm)) != TT_OK)
         s = tt_trainer_warm_start_failed(s, r->warm);
     if (s == TT_OK) s = tt_trainer_evaluate(t, true, &r->res->fp32);
+    if (s == TT_OK) {
+        r->out_cap = tt_trainer_test_size(t) * tt_trainer_output_numel(t);
+        r->fp32_out = malloc((size_t)(r->out_cap ? r->out_cap : 1) * sizeof(float));
+        r->qat_out = malloc((size_t)(r->out_cap ? r->out_cap : 1) * sizeof(float));
+        int64_t n;
+        s = !r->fp32_out || !r->qat_out
+                ? tt_fail(TT_ERR_NOMEM, "tinytrain qat: out of memory for the test outputs")
+                : tt_trainer_predict(t, r->fp32_out, r->out_cap, NULL, &n);
+    }
     tt_trainer_free(t);
     return s;
+}
+
+/* The fake-quant model's test outputs against the warm start's. */
+static tt_status agreement(recipe *r, tt_trainer *t)
+{
+    int64_t n, m = tt_trainer_output_numel(t);
+    TT_CHECK(tt_trainer_predict(t, r->qat_out, r->out_cap, NULL, &n));
+    tt_qat_agreement *a = &r->res->vs_fp32;
+    a->plcc = tt_plcc(r->fp32_out, r->qat_out, n * m);
+    a->max_abs_diff = 0;
+    for (int64_t i = 0; i < n * m; i++)
+        a->max_abs_diff = fmax(a->max_abs_diff, fabs((double)r->qat_out[i] - r->fp32_out[i]));
+    a->top1_agreement = NAN;
+    if (r->cfg->task != TT_TASK_CLASSIFICATION || n == 0) return TT_OK;
+    int64_t same = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *f = r->fp32_out + i * m, *q = r->qat_out + i * m;
+        int64_t af = 0, aq = 0;
+        for (int64_t k = 1; k < m; k++) {
+            if (f[k] > f[af]) af = k;
+            if (q[k] > q[aq]) aq = k;
+        }
+        same += af == aq;
+    }
+    a->top1_agreement = 100.0 * (double)same / (double)n;
+    return TT_OK;
 }
 
 /* Observers see n training samples (no augmentation) with fake quantisation off, so the
@@ -135,6 +173,7 @@ static tt_status before_epoch(tt_trainer *t, int epoch, void *user)
      * stay fixed so the last epochs fine-tune against the scales that will ship. */
     bool observe = !r->q.learnable_scale && epoch <= r->q.freeze_observers_epoch;
     tt_qat_set_observe(t->g, observe);
+    tt_qat_set_bn_frozen(t->g, epoch > r->q.freeze_bn_epoch);
     return TT_OK;
 }
 
@@ -145,11 +184,22 @@ static void report_extra(const tt_trainer *t, cJSON *root, void *user)
     cJSON_AddStringToObject(q, "warm_start", r->warm);
     cJSON_AddBoolToObject(q, "smoke", r->o->smoke);
     cJSON_AddItemToObject(q, "fp32", tt_run_eval_json(&r->res->fp32, false));
+    if (r->res->vs_fp32.plcc != 0 || r->res->vs_fp32.max_abs_diff != 0) {
+        const tt_qat_agreement *a = &r->res->vs_fp32;
+        cJSON *v = cJSON_AddObjectToObject(q, "vs_fp32");
+        cJSON_AddNumberToObject(v, "plcc", a->plcc);
+        cJSON_AddNumberToObject(v, "plcc_drop", 1.0 - a->plcc);
+        cJSON_AddNumberToObject(v, "max_abs_diff", a->max_abs_diff);
+        if (isfinite(a->top1_agreement))
+            cJSON_AddNumberToObject(v, "top1_agreement", a->top1_agreement);
+    }
     cJSON_AddNumberToObject(q, "fake_quant_nodes", t->qat.weight_points + t->qat.activation_points);
     cJSON_AddNumberToObject(q, "weight_points", t->qat.weight_points);
     cJSON_AddNumberToObject(q, "activation_points", t->qat.activation_points);
     cJSON_AddNumberToObject(q, "folded_batchnorm", t->qat.folded_bn);
-    cJSON_AddStringToObject(q, "bn_fold", "fold");
+    cJSON_AddStringToObject(q, "bn_fold",
+                            r->q.bn_fold == TT_BN_FOLD_SIMULATE ? "simulate" : "fold");
+    cJSON_AddNumberToObject(q, "freeze_bn_epoch", r->q.freeze_bn_epoch);
     cJSON_AddNumberToObject(q, "epochs_fp32", r->c_fp32->epochs);
     cJSON_AddNumberToObject(q, "epochs_qat", r->c_qat->epochs);
     cJSON_AddNumberToObject(q, "lr_qat", r->c_qat->optim.lr);
@@ -191,7 +241,10 @@ static tt_status phase_qat(recipe *r, tt_trainer *t)
     double t0 = now_s();
     TT_CHECK(tt_trainer_fit(t, r->o->cb));
     r->res->qat_s = now_s() - t0;
-    return tt_trainer_evaluate(t, true, &r->res->fake_quant);
+    TT_CHECK(tt_trainer_evaluate(t, true, &r->res->fake_quant));
+    /* The report fit wrote has no agreement yet: compute it and write the report again. */
+    TT_CHECK(agreement(r, t));
+    return tt_run_write_report(t, &r->res->fake_quant);
 }
 
 static void apply_smoke(recipe *r)
@@ -246,5 +299,7 @@ tt_status tt_qat_run(const tt_config *cfg, const tt_qat_run_opts *o, tt_qat_resu
     tt_trainer_free(t);
     free(r.c_fp32);
     free(r.c_qat);
+    free(r.fp32_out);
+    free(r.qat_out);
     return s;
 }

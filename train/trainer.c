@@ -225,6 +225,34 @@ void tt_trainer_set_argv(tt_trainer *t, int argc, char *const *argv)
     t->argv = argv;
 }
 
+int tt_trainer_input_id(const tt_trainer *t)
+{
+    return t ? t->in_id : -1;
+}
+
+int tt_trainer_output_id(const tt_trainer *t)
+{
+    return t ? t->out_id : -1;
+}
+
+bool tt_trainer_is_qat(const tt_trainer *t)
+{
+    return t && t->opts.qat;
+}
+
+tt_status tt_trainer_opts_for_checkpoint(const char *ckpt_path, tt_trainer_opts *opts)
+{
+    TT_CHECK_NULL(ckpt_path, "tt_trainer_opts_for_checkpoint");
+    TT_CHECK_NULL(opts, "tt_trainer_opts_for_checkpoint");
+    tt_checkpoint_meta m;
+    memset(&m, 0, sizeof m);
+    TT_CHECK(tt_checkpoint_read_meta(ckpt_path, &m));
+    memset(opts, 0, sizeof *opts);
+    opts->qat = m.extra_json && strstr(m.extra_json, "\"qat\": true") != NULL;
+    tt_checkpoint_meta_free(&m);
+    return TT_OK;
+}
+
 tt_graph *tt_trainer_graph(tt_trainer *t)
 {
     return t ? t->g : NULL;
@@ -249,6 +277,8 @@ static tt_status save_checkpoint(tt_trainer *t, const char *file)
     m.step = t->step;
     m.best = t->best;
     m.config_text = t->cfg->text;
+    /* How to rebuild the graph: a QAT graph is the config's model through tt_qat_prepare. */
+    if (t->opts.qat) m.extra_json = (char *)"{\"qat\": true}";
     TT_CHECK(tt_checkpoint_meta_add_rng(&m, "dropout", tt_exec_rng(t->e)));
     return tt_checkpoint_save(tt_trainer_path(t, file, path, sizeof path), t->g, t->opt, &m);
 }

@@ -9,7 +9,11 @@
  * Training normalises with the batch mean and the biased batch variance and, as PyTorch does,
  * folds the unbiased variance (times M/(M-1), M = N*H*W) into running_var. Eval uses the
  * running statistics. Backward exists for training mode only (the executor only runs backward
- * after a training forward) and is the full batch-statistics gradient. */
+ * after a training forward) and is the full batch-statistics gradient.
+ *
+ * Attribute "frozen" (default 0; tinytrain's own, for QAT's freeze_bn_epoch): a training
+ * forward then normalises with the running statistics, leaves them as they are, and backward
+ * is the gradient of that fixed affine map (PyTorch's freeze_bn_stats). */
 #include <math.h>
 #include "autograd/internal.h"
 #include "autograd/op.h"
@@ -24,6 +28,11 @@ enum { BN_X = 0, BN_SCALE, BN_BIAS, BN_MEAN, BN_VAR };
 static float bn_eps(const tt_node *n)
 {
     return tt_node_attr_float(n, "epsilon", 1e-5f);
+}
+
+static bool bn_frozen(const tt_node *n)
+{
+    return tt_node_attr_int(n, "frozen", 0) != 0;
 }
 
 static float bn_momentum(const tt_node *n)
@@ -68,13 +77,14 @@ static tt_status bn_infer(const tt_node *n, const tt_tensor *const *in, tt_tenso
     return TT_OK;
 }
 
-/* Saved per channel for backward: the batch mean as a float pair (hi, lo) and inv_std.
- * x - mean is formed as (x - hi) - lo: with |mean| >> std a single float mean would be off by
- * half an ulp of |mean|, a large fraction of the spread, while x - hi is exact there. */
+/* Saved per channel for backward: the batch mean as a float pair (hi, lo) and inv_std, then
+ * one float saying whether the forward ran frozen (running statistics). x - mean is formed as
+ * (x - hi) - lo: with |mean| >> std a single float mean would be off by half an ulp of |mean|,
+ * a large fraction of the spread, while x - hi is exact there. */
 static size_t bn_saved(const tt_node *n, const tt_tensor *const *in, const tt_tensor *out)
 {
     (void)n, (void)out;
-    return 3 * (size_t)in[BN_X]->shape.dims[1] * sizeof(float);
+    return (3 * (size_t)in[BN_X]->shape.dims[1] + 1) * sizeof(float);
 }
 
 /* N, C and the spatial size S (product of the dims after the channel). */
@@ -98,8 +108,17 @@ static tt_status bn_forward(tt_op_ctx *ctx)
     float *y = tt_tensor_f32(ctx->out[0]);
     double eps = bn_eps(ctx->node);
     int64_t m = n * s, total = n * c * s;
+    bool frozen = ctx->training && bn_frozen(ctx->node);
+    float *sv = ctx->saved;
+    if (ctx->training) sv[3 * c] = frozen ? 1.0f : 0.0f;
+    if (frozen) /* what backward needs: the running mean and 1/sqrt(running_var + eps) */
+        for (int64_t ch = 0; ch < c; ch++) {
+            sv[ch] = rmean[ch];
+            sv[c + ch] = 0.0f;
+            sv[2 * c + ch] = (float)(1.0 / sqrt((double)rvar[ch] + eps));
+        }
 
-    if (!ctx->training) {
+    if (!ctx->training || frozen) {
 #pragma omp parallel for if (total > BN_PAR_MIN)
         for (int64_t ch = 0; ch < c; ch++) {
             float mu = rmean[ch];
@@ -174,6 +193,8 @@ static tt_status bn_backward(tt_op_ctx *ctx)
     float *dscale = ctx->din[BN_SCALE] ? tt_tensor_f32(ctx->din[BN_SCALE]) : NULL;
     float *dbias = ctx->din[BN_BIAS] ? tt_tensor_f32(ctx->din[BN_BIAS]) : NULL;
     int64_t m = n * s, total = n * c * s;
+    /* Frozen: y = (x - mean_run) * istd_run * scale + bias, with no batch-statistics terms. */
+    bool frozen = sv_hi[3 * c] != 0.0f;
 #pragma omp parallel for if (total > BN_PAR_MIN)
     for (int64_t ch = 0; ch < c; ch++) {
         float hi = sv_hi[ch], lo = sv_lo[ch], istd = sv_istd[ch];
@@ -190,6 +211,14 @@ static tt_status bn_backward(tt_op_ctx *ctx)
         if (dscale) dscale[ch] += (float)sdyx;
         if (!dx) continue;
         float k = scale[ch] * istd;
+        if (frozen) {
+            for (int64_t i = 0; i < n; i++) {
+                const float *gp = dy + (i * c + ch) * s;
+                float *dp = dx + (i * c + ch) * s;
+                for (int64_t j = 0; j < s; j++) dp[j] += k * gp[j];
+            }
+            continue;
+        }
         float mean_dy = (float)(sdy / (double)m), mean_dyx = (float)(sdyx / (double)m);
         for (int64_t i = 0; i < n; i++) {
             const float *xp = x + (i * c + ch) * s, *gp = dy + (i * c + ch) * s;

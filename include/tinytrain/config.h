@@ -144,6 +144,7 @@ typedef struct tt_qat_tensor_config {
 
 typedef enum tt_bn_fold {
     TT_BN_FOLD_FOLD = 0, /* fold BN into the conv/linear before fine-tuning */
+    TT_BN_FOLD_SIMULATE, /* keep BN live; fake-quantise the folded weight (PyTorch's ConvBn2d) */
 } tt_bn_fold;
 
 /* The qat: block (docs/qat.md). Defaults apply when the block or a key is absent. */

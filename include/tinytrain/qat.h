@@ -20,7 +20,7 @@ extern "C" {
 typedef struct tt_qat_summary {
     int weight_points;     /* FakeQuant nodes on weights */
     int activation_points; /* FakeQuant nodes on activations (the model input included) */
-    int folded_bn;         /* BatchNormalization nodes folded into their Conv/Gemm */
+    int folded_bn;         /* BatchNormalization nodes folded (or, simulate, fold-simulated) */
 } tt_qat_summary;
 
 /* Build *dst, the fake-quantised version of the model graph src (no loss node; input value
@@ -30,7 +30,9 @@ typedef struct tt_qat_summary {
  *    during calibration and the optimiser trains it once they are switched off;
  *  - with bn_fold: fold, a BatchNormalization whose input is a Conv/Gemm output with no other
  *    consumer is folded into that layer's weight and bias (running statistics), and removed;
- *    with simulate, it stays and the weight FakeQuant sees the folded weight;
+ *    with simulate, it stays: the layer computes with FakeQuant(BnFoldWeight(W)) = the folded
+ *    weight the export will hold, its output is scaled back by BnUnfold, and the live BN
+ *    follows (PyTorch's ConvBn2d); the quantisation point is after the BN (and its Relu);
  *  - the model input and the output of every Conv, Gemm, MatMul, Add, Mul, pooling-by-average
  *    and activation op get an activation FakeQuant, placed after a following Relu/Clip that is
  *    the value's only consumer (the fusion ONNX Runtime applies); MaxPool, Flatten, Reshape and
@@ -44,6 +46,9 @@ tt_status tt_qat_prepare(const tt_graph *src, int src_in, int src_out, const tt_
 void tt_qat_set_observe(tt_graph *g, bool on);
 /* Fake quantisation on or off (off: FakeQuant passes values through; calibration uses this). */
 void tt_qat_set_fake_quant(tt_graph *g, bool on);
+/* BatchNorm statistics frozen (running statistics used and kept) or live, in every
+ * BatchNormalization node: simulated folding's freeze_bn_epoch. */
+void tt_qat_set_bn_frozen(tt_graph *g, bool on);
 /* Number of FakeQuant nodes in g (0 for an fp32 graph). */
 int tt_qat_count(const tt_graph *g);
 
@@ -62,9 +67,17 @@ typedef struct tt_qat_run_opts {
     void *user;
 } tt_qat_run_opts;
 
+/* How closely the fake-quant model's outputs follow the fp32 model's on the test set. */
+typedef struct tt_qat_agreement {
+    double plcc;           /* Pearson correlation of all outputs; 1 - plcc is the "PLCC drop" */
+    double max_abs_diff;   /* largest |fake-quant - fp32| output difference */
+    double top1_agreement; /* classification: percent of samples with the same argmax, else NaN */
+} tt_qat_agreement;
+
 typedef struct tt_qat_result {
     tt_eval_result fp32;       /* the warm start on the test set */
     tt_eval_result fake_quant; /* the fine-tuned fake-quant model on the test set */
+    tt_qat_agreement vs_fp32;  /* fake-quant outputs against the warm start's */
     int64_t params;            /* trainable parameters of the QAT graph */
     tt_qat_summary summary;
     double fp32_s, calib_s, qat_s; /* phase wall times (0 for a skipped phase) */
@@ -75,7 +88,7 @@ typedef struct tt_qat_result {
  * qat.warm_start names a checkpoint), then the fake-quant model is prepared from it,
  * calibrated on qat.n_calibration training samples and fine-tuned for qat.epochs_qat epochs
  * at qat.lr_qat into output_dir (checkpoints with qparams, metrics.jsonl, report.json with a
- * "qat" block: fp32 vs fake-quant metrics, parameter count, phase timings). */
+ * "qat" block: fp32 vs fake-quant metrics, output agreement, parameter count, phase timings). */
 tt_status tt_qat_run(const tt_config *cfg, const tt_qat_run_opts *o, tt_qat_result *res);
 
 #ifdef __cplusplus

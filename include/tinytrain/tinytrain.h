@@ -13,6 +13,7 @@
 #include "tinytrain/checkpoint.h"
 #include "tinytrain/dataset.h"
 #include "tinytrain/quant.h"
+#include "tinytrain/onnx.h"
 
 #define TT_VERSION_MAJOR  0
 #define TT_VERSION_MINOR  1

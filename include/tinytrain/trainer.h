@@ -94,7 +94,28 @@ tt_status tt_trainer_load_params(tt_trainer *t, const char *ckpt_path);
 /* Evaluate on the test split (test true) or the validation split. */
 tt_status tt_trainer_evaluate(tt_trainer *t, bool test, tt_eval_result *r);
 
+/* The model's outputs (eval mode) for every sample of the test split, in order: *n samples of
+ * tt_trainer_output_numel floats each, into out (cap floats). TT_ERR_INVALID_ARG when out is
+ * too small (nothing written beyond cap). inputs (may be NULL) receives the model inputs as
+ * fed (normalised), tt_trainer_input_numel floats per sample: it must hold the whole split. */
+tt_status tt_trainer_predict(tt_trainer *t, float *out, int64_t cap, float *inputs, int64_t *n);
+int64_t tt_trainer_output_numel(const tt_trainer *t);
+int64_t tt_trainer_input_numel(const tt_trainer *t);
+/* Samples in the test split (0 without one). */
+int64_t tt_trainer_test_size(const tt_trainer *t);
+
 tt_graph *tt_trainer_graph(tt_trainer *t);
+/* The model's input and output values in tt_trainer_graph (the loss and its "target" input come
+ * after the output: an exporter walks from input to output). */
+int tt_trainer_input_id(const tt_trainer *t);
+int tt_trainer_output_id(const tt_trainer *t);
+/* Whether the trainer runs the fake-quantised (QAT) graph. */
+bool tt_trainer_is_qat(const tt_trainer *t);
+
+/* Options that rebuild the graph a checkpoint was saved from: opts->qat is set when the
+ * checkpoint's meta says it is a QAT checkpoint (extra_json {"qat": true}, written by tinytrain
+ * qat), so tt_trainer_create_ex + tt_trainer_load_params load it. */
+tt_status tt_trainer_opts_for_checkpoint(const char *ckpt_path, tt_trainer_opts *opts);
 int64_t tt_trainer_num_params(const tt_trainer *t);
 /* "<output_dir>/<file>" into buf. */
 const char *tt_trainer_path(const tt_trainer *t, const char *file, char *buf, size_t len);

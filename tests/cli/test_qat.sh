@@ -58,6 +58,8 @@ check "report has a qat block with fp32 metrics" \
   test "$(json "$r" "d['qat']['fp32']['accuracy'] is not None")" = True
 check "report counts 2 weight and 3 activation points, 1 folded BN" \
   test "$(json "$r" "(d['qat']['weight_points'], d['qat']['activation_points'], d['qat']['folded_batchnorm'])")" = "(2, 3, 1)"
+check "report compares outputs with fp32 (plcc in (0, 1], top-1 agreement in [0, 100])" \
+  test "$(json "$r" "0 < d['qat']['vs_fp32']['plcc'] <= 1 and 0 <= d['qat']['vs_fp32']['top1_agreement'] <= 100")" = True
 check "smoke fine-tune ran 2 epochs" test "$(json "$r" "d['epochs']")" = 2
 check "smoke is marked in the report" test "$(json "$r" "d['qat']['smoke']")" = True
 check "phase timings are reported" \
@@ -68,6 +70,14 @@ sys.exit(0 if 'input.q.scale' in p and 'conv1.weight.q.scale' in p and p['conv1.
   "$work/smoke/last.h5"
 check "smoke runs are deterministic (same last.h5 bytes)" \
   cmp -s "$work/smoke/last.h5" "$work/smoke2/last.h5"
+
+# --- simulated BN folding: BN stays live (frozen after epoch 1), same quantisation points ---------
+sed 's/^grad_clip: 5.0/grad_clip: 5.0\nqat: {bn_fold: simulate, freeze_bn_epoch: 1}/' "$cfg" >"$work/sim.yaml"
+expect 0 "1 BatchNorm folded" -- "$TT" qat "$work/sim.yaml" --smoke --out "$work/sim"
+check "simulate is reported" test "$(json "$work/sim/report.json" "d['qat']['bn_fold']")" = simulate
+check "simulate keeps the BN running statistics in the checkpoint" \
+  python3 -c "import h5py,sys; sys.exit(0 if 'bn1.running_var' in h5py.File(sys.argv[1])['params'] else 1)" \
+  "$work/sim/last.h5"
 
 # --- warm start from a fit; resume --------------------------------------------------------------
 "$TT" fit "$cfg" --epochs 1 --out "$work/fp32" --quiet

@@ -398,6 +398,46 @@ static void train_single_value_per_channel_refused(void **state)
     bn_free(&f);
 }
 
+/* frozen=1 (QAT's freeze_bn_epoch): a training forward equals the eval forward bit for bit,
+ * leaves the running statistics alone, and backward is the gradient of that fixed affine map
+ * (finite differences, and dX = dY * scale / sqrt(var + eps) exactly as computed in float). */
+static void frozen_train_forward_backward(void **state)
+{
+    (void)state;
+    tt_rng rng;
+    tt_rng_seed(&rng, 33, 0);
+    int64_t d[4] = {3, 2, 2, 2};
+    tt_attr at = tt_attr_int("frozen", 1);
+    bn_fx f;
+    bn_build(&f, 4, d, 3, 1, &at, true, &rng);
+    float x[24], rm[2], rv[2], y_eval[24];
+    fill_x(x, 3, 2, 4, &rng);
+    memcpy(rm, tt_graph_param_data(f.g, f.rmean), sizeof rm);
+    memcpy(rv, tt_graph_param_data(f.g, f.rvar), sizeof rv);
+    TT_ASSERT_OK(tt_exec_set_input(f.e, f.x, x, 3));
+    TT_ASSERT_OK(tt_exec_forward(f.e, 3, false));
+    memcpy(y_eval, tt_exec_value(f.e, f.y)->data, sizeof y_eval);
+    TT_ASSERT_OK(tt_exec_forward(f.e, 3, true));
+    assert_memory_equal(y_eval, tt_exec_value(f.e, f.y)->data, sizeof y_eval);
+    assert_memory_equal(rm, tt_graph_param_data(f.g, f.rmean), sizeof rm);
+    assert_memory_equal(rv, tt_graph_param_data(f.g, f.rvar), sizeof rv);
+    float seed[24];
+    for (int i = 0; i < 24; i++) seed[i] = 1.0f;
+    TT_ASSERT_OK(tt_exec_backward_from(f.e, f.y, seed));
+    const float *dx = tt_tensor_f32(tt_exec_grad(f.e, f.x));
+    const float *sc = tt_graph_param_data(f.g, f.scale);
+    for (int i = 0; i < 24; i++) {
+        int ch = (i / 4) % 2;
+        float k = sc[ch] * (float)(1.0 / sqrt((double)rv[ch] + 1e-5));
+        assert_true(dx[i] == k);
+    }
+    tt_gradcheck_opts o = tt_gradcheck_defaults();
+    double worst;
+    assert_int_equal(tt_gradcheck(f.e, f.y, 3, &o, &worst), 0);
+    assert_memory_equal(rm, tt_graph_param_data(f.g, f.rmean), sizeof rm);
+    bn_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +451,7 @@ int main(void)
         cmocka_unit_test(large_train_forward_backward),
         cmocka_unit_test(shape_and_attr_errors),
         cmocka_unit_test(train_single_value_per_channel_refused),
+        cmocka_unit_test(frozen_train_forward_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

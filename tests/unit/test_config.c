@@ -137,8 +137,9 @@ static void shipped_config_values(void **state)
     tt_config_free(c);
 
     c = load_fixture("../../configs/fashion_resnet8.yaml");
-    assert_int_equal(c->data.crop_padding, 2);
+    assert_int_equal(c->data.crop_padding, 0);
     assert_true(c->data.hflip);
+    assert_int_equal(c->epochs, 15);
     tt_config_free(c);
 
     c = load_fixture("../../configs/fashion_filter.yaml");
@@ -485,7 +486,7 @@ static void bad_inline(void **state)
         {BASE "qat: {n_calibration: many}\n", TT_ERR_INVALID_ARG,
          "qat.n_calibration: must be an integer"},
         {BASE "qat: {bn_fold: merge}\n", TT_ERR_INVALID_ARG,
-         "qat.bn_fold: must be one of fold, got"},
+         "qat.bn_fold: must be one of fold | simulate, got"},
         {BASE "qat: {weight: {dtype: int4}}\n", TT_ERR_INVALID_ARG,
          "qat.weight.dtype: must be one of u8 | s8"},
         {BASE "qat: {activation: {per_channel: true}}\n", TT_ERR_INVALID_ARG,

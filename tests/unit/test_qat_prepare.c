@@ -182,6 +182,62 @@ static void test_fold_is_exact(void **state)
     model_free(&m);
 }
 
+/* bn_fold: simulate keeps BN live behind BnFoldWeight/BnUnfold. The quantisation points are
+ * the same (named after the weights, as in fold mode), and in eval mode with fake quantisation
+ * off the graph computes the fp32 model: conv(x, W f) / f = conv(x, W), and conv2's bias,
+ * absorbed into the BN's running mean, changes nothing. Tolerance as in test_fold_is_exact. */
+static void test_simulate(void **state)
+{
+    (void)state;
+    model m;
+    model_build(&m, CNN_YAML);
+    tt_qat_config q = tt_qat_defaults();
+    q.bn_fold = TT_BN_FOLD_SIMULATE;
+    tt_graph *g;
+    int in, out;
+    tt_qat_summary s;
+    TT_ASSERT_OK(tt_qat_prepare(m.g, m.in, m.out, &q, &g, &in, &out, &s));
+    assert_int_equal(s.weight_points, 3);
+    assert_int_equal(s.activation_points, 4);
+    assert_int_equal(s.folded_bn, 2);
+    assert_int_equal(count_op(g, TT_OP_BATCHNORM), 2);
+    assert_int_equal(count_op(g, TT_OP_BN_FOLD_WEIGHT), 2);
+    assert_int_equal(count_op(g, TT_OP_BN_UNFOLD), 2);
+    assert_true(tt_graph_find_value(g, "conv1.weight.q.scale") >= 0);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const tt_node *n = &g->nodes[i];
+        if (n->op == TT_OP_CONV) {
+            assert_int_equal(producer(g, n->in[1])->op, TT_OP_FAKEQUANT);
+            assert_true(n->n_in < 3 || n->in[2] < 0); /* the bias went into the BN */
+        }
+        if (n->op == TT_OP_BATCHNORM) assert_int_equal(producer(g, n->in[0])->op, TT_OP_BN_UNFOLD);
+        if (n->op == TT_OP_RELU) assert_int_equal(producer(g, n->in[0])->op, TT_OP_BATCHNORM);
+    }
+    tt_qat_set_fake_quant(g, false);
+    const int64_t n = 8;
+    float *x = malloc(n * 128 * sizeof(float));
+    tt_rng rng;
+    tt_rng_seed(&rng, 10, 0);
+    tt_test_fill_uniform(x, n * 128, -1.0f, 1.0f, &rng);
+    float *ref = run_eval(m.g, m.in, m.out, n, x);
+    float *got = run_eval(g, in, out, n, x);
+    double big = 0, worst = 0;
+    for (int64_t i = 0; i < n * 5; i++) big = fmax(big, fabs(ref[i]));
+    for (int64_t i = 0; i < n * 5; i++) worst = fmax(worst, fabs(ref[i] - got[i]));
+    assert_true(big > 0.1);
+    assert_true(worst <= 1e-5 * big);
+    /* Freezing reaches every BN. */
+    tt_qat_set_bn_frozen(g, true);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == TT_OP_BATCHNORM)
+            assert_int_equal(tt_node_attr_int(&g->nodes[i], "frozen", 0), 1);
+    free(x);
+    free(ref);
+    free(got);
+    tt_graph_free(g);
+    model_free(&m);
+}
+
 static void test_residual_points(void **state)
 {
     (void)state;
@@ -306,7 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_points),      cmocka_unit_test(test_fold_is_exact),
         cmocka_unit_test(test_residual_points), cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_switches),
+        cmocka_unit_test(test_switches),        cmocka_unit_test(test_simulate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
