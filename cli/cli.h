@@ -14,6 +14,7 @@ typedef enum { TT_OUT_HUMAN = 0, TT_OUT_QUIET, TT_OUT_JSON } tt_out_mode;
 
 int tt_cmd_fit(int argc, char **argv);
 int tt_cmd_qat(int argc, char **argv);
+int tt_cmd_smoke(int argc, char **argv);
 int tt_cmd_eval(int argc, char **argv);
 int tt_cmd_export(int argc, char **argv);
 

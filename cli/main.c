@@ -13,6 +13,7 @@ static void usage(FILE *f)
                "  fit CONFIG.yaml      train a model in fp32 (see docs/config.md)\n"
                "  qat CONFIG.yaml      quantisation-aware training: fp32 -> fake-quant -> "
                "fine-tune (docs/qat.md)\n"
+               "  smoke                the CI round trip: fit -> qat -> export -> read back\n"
                "  eval CKPT            metrics of a checkpoint on its config's test set\n"
                "  export CKPT -o F     fp32 or QDQ ONNX from a checkpoint (docs/onnx.md)\n"
                "  version              print the version\n\n"
@@ -59,6 +60,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "fit")) return tt_cmd_fit(argc - 1, argv + 1);
     if (!strcmp(cmd, "qat")) return tt_cmd_qat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "smoke")) return tt_cmd_smoke(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return tt_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return tt_cmd_export(argc - 1, argv + 1);
     fprintf(stderr, "tinytrain: unknown command '%s'\n\n", cmd);

@@ -14,7 +14,9 @@ static void qat_usage(FILE *f)
             "  2. prepare: fold BatchNorm, insert fake-quant on weights (int8 per-channel) and\n"
             "     activations (uint8), calibrate the observers on qat.n_calibration samples;\n"
             "  3. fine-tune at qat.lr_qat for qat.epochs_qat epochs into OUT (checkpoints carry\n"
-            "     the qparams; report.json compares fp32 and fake-quant metrics).\n\n"
+            "     the qparams; report.json compares fp32 and fake-quant metrics);\n"
+            "  4. export OUT/NAME.onnx (fp32 warm start) and OUT/NAME.int8.onnx (QDQ, the\n"
+            "     trained qparams) for ONNX Runtime (docs/onnx.md).\n\n"
             "options (override the config):\n"
             "  --epochs-fp32 N    phase 1 epochs (qat.epochs_fp32, default 20)\n"
             "  --epochs-qat N     fine-tune epochs (qat.epochs_qat, default 10)\n"
@@ -63,11 +65,12 @@ static void print_summary(const tt_config *cfg, const tt_qat_result *r)
     printf("done: fp32 %s | fake-quant int8 %s | change %+.4g %s\n"
            "      outputs vs fp32: PLCC %.6f (drop %.2e)%s%s\n"
            "      %d weight + %d activation quantisation points, %d BatchNorm folded; "
-           "report %s/report.json\n",
+           "report %s/report.json\n"
+           "      ONNX: %s (fp32), %s (int8 QDQ)\n",
            f, q, d, tt_eval_main_metric_name(cfg->task), r->vs_fp32.plcc, 1.0 - r->vs_fp32.plcc,
            isnan(r->vs_fp32.top1_agreement) ? "" : ", top-1 agreement ", agree,
            r->summary.weight_points, r->summary.activation_points, r->summary.folded_bn,
-           cfg->output_dir);
+           cfg->output_dir, r->onnx_fp32, r->onnx_int8);
 }
 
 int tt_cmd_qat(int argc, char **argv)

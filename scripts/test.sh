@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 tt_install_deps || exit 1
+tt_install_python_deps
 jobs=$(nproc 2>/dev/null || echo 2)
 
 run_suite() { # dir, cmake args...

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "autograd/internal.h"
 #include "tinytrain/metrics.h"
+#include "tinytrain/onnx.h"
 #include "tinytrain/qat.h"
 #include "train/trainer_internal.h"
 
@@ -206,10 +207,30 @@ static void report_extra(const tt_trainer *t, cJSON *root, void *user)
     cJSON_AddNumberToObject(q, "n_calibration", r->q.n_calibration);
     cJSON_AddNumberToObject(q, "freeze_observers_epoch", r->q.freeze_observers_epoch);
     cJSON_AddBoolToObject(q, "learnable_scale", r->q.learnable_scale);
+    if (r->res->onnx_int8[0]) {
+        cJSON *ox = cJSON_AddObjectToObject(q, "onnx");
+        cJSON_AddStringToObject(ox, "fp32", r->res->onnx_fp32);
+        cJSON_AddStringToObject(ox, "int8", r->res->onnx_int8);
+    }
     cJSON *ph = cJSON_AddObjectToObject(q, "phase_seconds");
     cJSON_AddNumberToObject(ph, "fp32", r->res->fp32_s);
     cJSON_AddNumberToObject(ph, "calibration", r->res->calib_s);
     cJSON_AddNumberToObject(ph, "fine_tune", t->wall_s);
+}
+
+/* <name>.onnx from the warm start and <name>.int8.onnx (QDQ) from the fine-tuned last.h5. */
+static tt_status export_pair(recipe *r)
+{
+    char last[TT_CONFIG_STR_MAX], f[TT_CONFIG_NAME_MAX + 16], q[TT_CONFIG_NAME_MAX + 16];
+    snprintf(f, sizeof f, "%s.onnx", r->cfg->name);
+    snprintf(q, sizeof q, "%s.int8.onnx", r->cfg->name);
+    TT_CHECK(path_join(last, r->c_qat->output_dir, "last.h5"));
+    TT_CHECK(path_join(r->res->onnx_fp32, r->c_qat->output_dir, f));
+    TT_CHECK(path_join(r->res->onnx_int8, r->c_qat->output_dir, q));
+    phase(r, "export", r->res->onnx_int8);
+    tt_onnx_export_opts fo = {.format = TT_ONNX_FP32}, qo = {.format = TT_ONNX_QDQ};
+    TT_CHECK(tt_onnx_export_checkpoint(r->warm, r->res->onnx_fp32, &fo));
+    return tt_onnx_export_checkpoint(last, r->res->onnx_int8, &qo);
 }
 
 /* Phases 2 and 3: prepare (in the trainer), calibrate, fine-tune into <out>. */
@@ -242,8 +263,9 @@ static tt_status phase_qat(recipe *r, tt_trainer *t)
     TT_CHECK(tt_trainer_fit(t, r->o->cb));
     r->res->qat_s = now_s() - t0;
     TT_CHECK(tt_trainer_evaluate(t, true, &r->res->fake_quant));
-    /* The report fit wrote has no agreement yet: compute it and write the report again. */
+    /* The report fit wrote has no agreement or ONNX files yet: add them and write it again. */
     TT_CHECK(agreement(r, t));
+    TT_CHECK(export_pair(r));
     return tt_run_write_report(t, &r->res->fake_quant);
 }
 

@@ -16,6 +16,7 @@
 #ifndef TINYTRAIN_ONNX_H
 #define TINYTRAIN_ONNX_H
 
+#include <stdint.h>
 #include "tinytrain/graph.h"
 #include "tinytrain/status.h"
 
@@ -56,6 +57,23 @@ tt_status tt_onnx_export(const tt_graph *g, int input_id, int output_id,
  * sha256 and the graph is named after the config. opts may be NULL (defaults). */
 tt_status tt_onnx_export_checkpoint(const char *ckpt, const char *out_path,
                                     const tt_onnx_export_opts *opts);
+
+/* What an ONNX file holds, read back (tt_onnx_inspect). */
+#define TT_ONNX_INFO_MAX_OPS 32
+typedef struct tt_onnx_info {
+    int64_t ir_version, opset; /* opset of the default domain */
+    int n_nodes, n_initializers, n_inputs, n_outputs;
+    int n_int8_initializers, n_int32_initializers;
+    int n_op_types; /* distinct op types (at most TT_ONNX_INFO_MAX_OPS are listed) */
+    char op_types[TT_ONNX_INFO_MAX_OPS][32];
+    int op_counts[TT_ONNX_INFO_MAX_OPS];
+} tt_onnx_info;
+
+/* Parse the ONNX file at path (at most 256 MiB) and summarise it. TT_ERR_FORMAT for a file
+ * that is not an ONNX model, TT_ERR_IO when it cannot be read. */
+tt_status tt_onnx_inspect(const char *path, tt_onnx_info *info);
+/* Nodes of op_type in info (0 if none). */
+int tt_onnx_info_count(const tt_onnx_info *info, const char *op_type);
 
 /* The IR version written for an opset: that of the ONNX release that introduced the opset
  * (13-14: 7, 15-18: 8, 19-20: 9, 21: 10); 0 for an opset outside 13..21. */

@@ -81,6 +81,9 @@ typedef struct tt_qat_result {
     int64_t params;            /* trainable parameters of the QAT graph */
     tt_qat_summary summary;
     double fp32_s, calib_s, qat_s; /* phase wall times (0 for a skipped phase) */
+    /* The exported pair: <output_dir>/<name>.onnx (the warm start, fp32) and
+     * <output_dir>/<name>.int8.onnx (the fine-tuned model as QDQ with its trained qparams). */
+    char onnx_fp32[TT_CONFIG_STR_MAX], onnx_int8[TT_CONFIG_STR_MAX];
     char warm_start[TT_CONFIG_STR_MAX];
 } tt_qat_result;
 
@@ -88,7 +91,8 @@ typedef struct tt_qat_result {
  * qat.warm_start names a checkpoint), then the fake-quant model is prepared from it,
  * calibrated on qat.n_calibration training samples and fine-tuned for qat.epochs_qat epochs
  * at qat.lr_qat into output_dir (checkpoints with qparams, metrics.jsonl, report.json with a
- * "qat" block: fp32 vs fake-quant metrics, output agreement, parameter count, phase timings). */
+ * "qat" block: fp32 vs fake-quant metrics, output agreement, parameter count, phase timings),
+ * and exports the pair <name>.onnx (fp32 warm start) and <name>.int8.onnx (QDQ) beside them. */
 tt_status tt_qat_run(const tt_config *cfg, const tt_qat_run_opts *o, tt_qat_result *res);
 
 #ifdef __cplusplus
