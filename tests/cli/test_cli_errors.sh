@@ -6,25 +6,7 @@ TT=$1
 HERE=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0
-passes=0
-
-# expect CODE PATTERN -- command...: exit code and a stderr/stdout line matching PATTERN.
-expect() {
-  local code=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$code" ] || ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL: $* -> exit $rc (want $code), output:"
-    echo "$out" | sed 's/^/    /'
-    fails=$((fails + 1))
-  else
-    echo "ok: $* -> $rc"
-    passes=$((passes + 1))
-  fi
-}
+source "$(dirname "$0")/lib.sh"
 
 expect 2 "usage: tinytrain" -- "$TT"
 expect 0 "fit CONFIG.yaml" -- "$TT" --help

@@ -7,36 +7,7 @@ TT=$1
 HERE=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0
-passes=0
-
-check() { # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then
-    echo "ok: $what"
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $what"
-    fails=$((fails + 1))
-  fi
-}
-
-expect() { # expect CODE PATTERN -- command...
-  local code=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$code" ] || ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL: $* -> exit $rc (want $code), output:"
-    echo "$out" | sed 's/^/    /'
-    fails=$((fails + 1))
-  else
-    echo "ok: $* -> $rc"
-    passes=$((passes + 1))
-  fi
-}
+source "$(dirname "$0")/lib.sh"
 
 json() { # json FILE PYTHON-EXPR (d is the parsed file)
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"

@@ -15,22 +15,7 @@
 #include "tinytrain/qat.h"
 
 /* conv (no bias) - bn - relu - maxpool - conv (bias) - bn - relu - flatten - dropout - linear */
-#define CNN_YAML                                                                                   \
-    "name: tnet\n"                                                                                 \
-    "data: {kind: synthetic, samples: 64}\n"                                                       \
-    "model:\n"                                                                                     \
-    "  input: [2, 8, 8]\n"                                                                         \
-    "  layers:\n"                                                                                  \
-    "    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1, bias: false}\n"                  \
-    "    - {type: batchnorm}\n"                                                                    \
-    "    - {type: relu}\n"                                                                         \
-    "    - {type: maxpool, kernel: 2}\n"                                                           \
-    "    - {type: conv2d, out_channels: 6, kernel: 3, padding: 1}\n"                               \
-    "    - {type: batchnorm}\n"                                                                    \
-    "    - {type: relu}\n"                                                                         \
-    "    - {type: flatten}\n"                                                                      \
-    "    - {type: dropout, ratio: 0.5}\n"                                                          \
-    "    - {type: linear, out_features: 5}\n"
+#define CNN_YAML "name: tnet\n" TT_TEST_CNN_YAML
 
 #define SIMULATE_YAML CNN_YAML "qat: {bn_fold: simulate}\n"
 

@@ -5,21 +5,7 @@
 #include "testutil.h"
 #include "tinytrain/qat.h"
 
-#define CNN_YAML                                                                                   \
-    "data: {kind: synthetic, samples: 64}\n"                                                       \
-    "model:\n"                                                                                     \
-    "  input: [2, 8, 8]\n"                                                                         \
-    "  layers:\n"                                                                                  \
-    "    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1, bias: false}\n"                  \
-    "    - {type: batchnorm}\n"                                                                    \
-    "    - {type: relu}\n"                                                                         \
-    "    - {type: maxpool, kernel: 2}\n"                                                           \
-    "    - {type: conv2d, out_channels: 6, kernel: 3, padding: 1}\n"                               \
-    "    - {type: batchnorm}\n"                                                                    \
-    "    - {type: relu}\n"                                                                         \
-    "    - {type: flatten}\n"                                                                      \
-    "    - {type: dropout, ratio: 0.5}\n"                                                          \
-    "    - {type: linear, out_features: 5}\n"
+#define CNN_YAML TT_TEST_CNN_YAML
 
 typedef struct model {
     tt_config *cfg;
@@ -77,6 +63,32 @@ static float *run_eval(tt_graph *g, int in, int out, int64_t n, const float *x)
     memcpy(r, y->data, bytes);
     tt_exec_free(e);
     return r;
+}
+
+/* A batch of n inputs for CNN_YAML's [2, 8, 8] model, uniform in [-1, 1). */
+static float *cnn_inputs(int64_t n, uint64_t seed)
+{
+    float *x = malloc((size_t)(n * 128) * sizeof(float));
+    tt_rng rng;
+    tt_rng_seed(&rng, seed, 0);
+    tt_test_fill_uniform(x, n * 128, -1.0f, 1.0f, &rng);
+    return x;
+}
+
+/* g (prepared from m, fake quantisation off) computes m's fp32 eval output on x to 1e-5 of the
+ * output's scale; returns the fp32 outputs (caller frees). */
+static float *assert_matches_fp32(model *m, tt_graph *g, int in, int out, int64_t n, const float *x)
+{
+    tt_qat_set_fake_quant(g, false);
+    float *ref = run_eval(m->g, m->in, m->out, n, x);
+    float *got = run_eval(g, in, out, n, x);
+    double big = 0, worst = 0;
+    for (int64_t i = 0; i < n * 5; i++) big = fmax(big, fabs(ref[i]));
+    for (int64_t i = 0; i < n * 5; i++) worst = fmax(worst, fabs(ref[i] - got[i]));
+    assert_true(big > 0.1);
+    assert_true(worst <= 1e-5 * big);
+    free(got);
+    return ref;
 }
 
 static void test_cnn_points(void **state)
@@ -138,19 +150,11 @@ static void test_fold_is_exact(void **state)
     tt_graph *g;
     int in, out;
     TT_ASSERT_OK(tt_qat_prepare(m.g, m.in, m.out, &q, &g, &in, &out, NULL));
-    tt_qat_set_fake_quant(g, false);
     const int64_t n = 8;
-    float *x = malloc(n * 2 * 8 * 8 * sizeof(float));
-    tt_rng rng;
-    tt_rng_seed(&rng, 9, 0);
-    tt_test_fill_uniform(x, n * 128, -1.0f, 1.0f, &rng);
-    float *ref = run_eval(m.g, m.in, m.out, n, x);
-    float *got = run_eval(g, in, out, n, x);
-    double big = 0, worst = 0;
+    float *x = cnn_inputs(n, 9);
+    float *ref = assert_matches_fp32(&m, g, in, out, n, x);
+    double big = 0;
     for (int64_t i = 0; i < n * 5; i++) big = fmax(big, fabs(ref[i]));
-    for (int64_t i = 0; i < n * 5; i++) worst = fmax(worst, fabs(ref[i] - got[i]));
-    assert_true(big > 0.1);
-    assert_true(worst <= 1e-5 * big);
 
     /* Fake quantisation on (after observing the same batch in a training forward): the logits
      * land on the output's quantisation grid, and stay close to fp32 (8-bit everywhere on a
@@ -177,7 +181,6 @@ static void test_fold_is_exact(void **state)
     tt_exec_free(e);
     free(x);
     free(ref);
-    free(got);
     tt_graph_free(g);
     model_free(&m);
 }
@@ -213,19 +216,8 @@ static void test_simulate(void **state)
         if (n->op == TT_OP_BATCHNORM) assert_int_equal(producer(g, n->in[0])->op, TT_OP_BN_UNFOLD);
         if (n->op == TT_OP_RELU) assert_int_equal(producer(g, n->in[0])->op, TT_OP_BATCHNORM);
     }
-    tt_qat_set_fake_quant(g, false);
-    const int64_t n = 8;
-    float *x = malloc(n * 128 * sizeof(float));
-    tt_rng rng;
-    tt_rng_seed(&rng, 10, 0);
-    tt_test_fill_uniform(x, n * 128, -1.0f, 1.0f, &rng);
-    float *ref = run_eval(m.g, m.in, m.out, n, x);
-    float *got = run_eval(g, in, out, n, x);
-    double big = 0, worst = 0;
-    for (int64_t i = 0; i < n * 5; i++) big = fmax(big, fabs(ref[i]));
-    for (int64_t i = 0; i < n * 5; i++) worst = fmax(worst, fabs(ref[i] - got[i]));
-    assert_true(big > 0.1);
-    assert_true(worst <= 1e-5 * big);
+    float *x = cnn_inputs(8, 10);
+    float *ref = assert_matches_fp32(&m, g, in, out, 8, x);
     /* Freezing reaches every BN. */
     tt_qat_set_bn_frozen(g, true);
     for (int i = 0; i < g->n_nodes; i++)
@@ -233,7 +225,6 @@ static void test_simulate(void **state)
             assert_int_equal(tt_node_attr_int(&g->nodes[i], "frozen", 0), 1);
     free(x);
     free(ref);
-    free(got);
     tt_graph_free(g);
     model_free(&m);
 }

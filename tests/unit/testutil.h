@@ -37,6 +37,25 @@ tt_gradcheck_opts tt_gradcheck_defaults(void);
 int tt_gradcheck(tt_exec *e, int out_id, int64_t batch, const tt_gradcheck_opts *o,
                  double *worst_rel);
 
+/* A small conv (no bias) - bn - relu - maxpool - conv (bias) - bn - relu - flatten - dropout -
+ * linear model on [2, 8, 8] synthetic data, as config YAML (no name): the QAT and export tests
+ * share it so they check the same graph. */
+#define TT_TEST_CNN_YAML                                                                           \
+    "data: {kind: synthetic, samples: 64}\n"                                                       \
+    "model:\n"                                                                                     \
+    "  input: [2, 8, 8]\n"                                                                         \
+    "  layers:\n"                                                                                  \
+    "    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1, bias: false}\n"                  \
+    "    - {type: batchnorm}\n"                                                                    \
+    "    - {type: relu}\n"                                                                         \
+    "    - {type: maxpool, kernel: 2}\n"                                                           \
+    "    - {type: conv2d, out_channels: 6, kernel: 3, padding: 1}\n"                               \
+    "    - {type: batchnorm}\n"                                                                    \
+    "    - {type: relu}\n"                                                                         \
+    "    - {type: flatten}\n"                                                                      \
+    "    - {type: dropout, ratio: 0.5}\n"                                                          \
+    "    - {type: linear, out_features: 5}\n"
+
 /* Path of a fixture file: $TT_FIXTURES/<rel> (TT_FIXTURES is set by ctest). */
 const char *tt_test_fixture(const char *rel, char *buf, size_t len);
 
