@@ -76,6 +76,7 @@ TT_OP_DEF(tt_op_smooth_l1);
 TT_OP_DEF(tt_op_fake_quant);
 TT_OP_DEF(tt_op_bn_fold_weight);
 TT_OP_DEF(tt_op_bn_unfold);
+TT_OP_DEF(tt_op_bias_quant);
 #undef TT_OP_DEF
 
 #endif

@@ -29,6 +29,7 @@ static const tt_op_def *const op_table[TT_OP_COUNT] = {
     [TT_OP_FAKEQUANT] = &tt_op_fake_quant,
     [TT_OP_BN_FOLD_WEIGHT] = &tt_op_bn_fold_weight,
     [TT_OP_BN_UNFOLD] = &tt_op_bn_unfold,
+    [TT_OP_BIAS_QUANT] = &tt_op_bias_quant,
 };
 
 const tt_op_def *tt_op_def_get(tt_op_type op)

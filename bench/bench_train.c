@@ -144,7 +144,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
 typedef struct bench_model {
     tt_graph *g;
     int x, labels, loss;
-    int64_t in_numel; /* floats per sample */
+    int64_t in_numel;     /* floats per sample */
+    int64_t target_numel; /* 0: int32 class labels; else float targets per sample (MSE) */
 } bench_model;
 
 static tt_status build_mlp(tt_graph *g, tt_rng *rng, bench_model *m)
@@ -219,12 +220,23 @@ static tt_status build_config(const bench_args *a, tt_graph **g, tt_rng *rng, be
         const tt_shape *xs = &(*g)->values[in].shape;
         m->in_numel = 1;
         for (int i = 1; i < xs->ndim; i++) m->in_numel *= xs->dims[i];
+        /* Classifiers get cross-entropy on labels; regressors and filters MSE on targets of
+         * the output's shape (what tinytrain fit uses for them by default). */
+        const tt_shape *os = &(*g)->values[out].shape;
         int64_t ld[1] = {TT_DIM_BATCH};
-        s = tt_graph_add_input(*g, "labels", TT_I32, 1, ld, &m->labels);
-    }
-    if (s == TT_OK) {
-        int ce_in[2] = {out, m->labels};
-        s = tt_graph_add_node(*g, TT_OP_SOFTMAX_CE, "loss", 2, ce_in, 0, NULL, &m->loss);
+        bool cls = c->task == TT_TASK_CLASSIFICATION;
+        m->target_numel = 0;
+        if (!cls) {
+            m->target_numel = 1;
+            for (int i = 1; i < os->ndim; i++) m->target_numel *= os->dims[i];
+        }
+        s = cls ? tt_graph_add_input(*g, "labels", TT_I32, 1, ld, &m->labels)
+                : tt_graph_add_input(*g, "target", TT_F32, os->ndim, os->dims, &m->labels);
+        if (s == TT_OK) {
+            int in2[2] = {out, m->labels};
+            s = tt_graph_add_node(*g, cls ? TT_OP_SOFTMAX_CE : TT_OP_MSE, "loss", 2, in2, 0, NULL,
+                                  &m->loss);
+        }
     }
     tt_config_free(c);
     return s;
@@ -266,14 +278,19 @@ static int run_train(const bench_args *a, step_stats *st)
         goto out;
     }
     x = malloc((size_t)(a->batch * m.in_numel) * sizeof *x);
-    y = malloc((size_t)a->batch * sizeof *y);
+    /* int32 labels, or float targets: 4 bytes per value either way. */
+    int64_t per = m.target_numel ? m.target_numel : 1;
+    y = malloc((size_t)(a->batch * per) * sizeof *y);
     t = malloc((size_t)a->steps * sizeof *t);
     if (!x || !y || !t) {
         fprintf(stderr, "bench_train: out of memory\n");
         goto out;
     }
     for (int64_t i = 0; i < a->batch * m.in_numel; i++) x[i] = tt_rng_uniform(&rng);
-    for (int i = 0; i < a->batch; i++) y[i] = (int32_t)tt_rng_below(&rng, 10);
+    if (m.target_numel)
+        for (int64_t i = 0; i < a->batch * per; i++) ((float *)y)[i] = tt_rng_uniform(&rng);
+    else
+        for (int i = 0; i < a->batch; i++) y[i] = (int32_t)tt_rng_below(&rng, 10);
 
     for (int s = 0; s < a->warmup + a->steps; s++) {
         double t0 = now_s();

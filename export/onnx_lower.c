@@ -153,7 +153,8 @@ static void find_aliases(tt_onnx_lower *L)
     for (int i = 0; i < g->n_nodes; i++) {
         const tt_node *n = &g->nodes[i];
         if (!L->needed[i]) continue;
-        if (n->op == TT_OP_DROPOUT || (n->op == TT_OP_FAKEQUANT && L->format == TT_ONNX_FP32))
+        if (n->op == TT_OP_DROPOUT || n->op == TT_OP_BIAS_QUANT ||
+            (n->op == TT_OP_FAKEQUANT && L->format == TT_ONNX_FP32))
             L->alias[n->out[0]] = n->in[0];
         int bn = simulated_bn(L, n);
         if (bn < 0) continue;
@@ -228,14 +229,17 @@ static tt_status folded_bias(const tt_onnx_lower *L, const tt_node *n, const tt_
  * quantised (QDQ), else float32. */
 static tt_status bias_input(tt_onnx_lower *L, const tt_node *n, const float *bias, const char **out)
 {
-    int bv = n->n_in > 2 ? n->in[2] : -1;
+    /* Through a BiasFakeQuant to the float bias: the export rounds it the same way. */
+    int bv = n->n_in > 2 ? tt_onnx_root(L, n->in[2]) : -1;
     int64_t m = L->g->values[n->in[1]].shape.dims[n->op == TT_OP_MATMUL ? 1 : 0];
     char base[TT_NAME_MAX + 8];
     if (bv >= 0)
         snprintf(base, sizeof base, "%s", L->g->values[bv].name);
     else
         snprintf(base, sizeof base, "%s.bias", n->name);
-    const float *data = bias ? bias : (bv >= 0 ? param(L, n, 2) : NULL);
+    const tt_value *bval = bv >= 0 ? &L->g->values[bv] : NULL;
+    const float *data =
+        bias ? bias : (bval && bval->kind == TT_VALUE_PARAM ? tt_tensor_f32(bval->data) : NULL);
     *out = NULL;
     if (L->format == TT_ONNX_QDQ && data)
         TT_CHECK(tt_onnx_qdq_bias(L, n->in[0], n->in[1], data, m, base, out));
@@ -304,7 +308,8 @@ static tt_status emit_node(tt_onnx_lower *L, int i)
     const tt_node *n = &L->g->nodes[i];
     switch (n->op) {
     case TT_OP_DROPOUT:
-        return TT_OK; /* identity at inference: aliased */
+    case TT_OP_BIAS_QUANT:
+        return TT_OK; /* identity at inference / the layer writes the bias: aliased */
     case TT_OP_FAKEQUANT:
         return L->format == TT_ONNX_QDQ ? emit_fake_quant(L, n) : TT_OK;
     case TT_OP_BN_FOLD_WEIGHT:

@@ -252,6 +252,35 @@ static tt_status add_unfold(prep *p, const tt_node *n, int y, int *out)
     return tt_graph_add_node(p->dst, TT_OP_BN_UNFOLD, name, 3, in, 1, &eps, out);
 }
 
+/* The scale param of the activation FakeQuant whose output reaches value v through
+ * pass-through ops, or -1. */
+static int input_scale(const prep *p, int v)
+{
+    for (;;) {
+        int prod = p->dst->values[v].producer;
+        if (prod < 0) return -1;
+        const tt_node *n = &p->dst->nodes[prod];
+        if (n->op == TT_OP_FAKEQUANT) return n->in[1];
+        if (!is_passthrough(n->op)) return -1;
+        v = n->in[0];
+    }
+}
+
+/* The bias as the int8 model holds it: int32 at scale x_scale * w_scale (BiasFakeQuant), so the
+ * fake-quant forward adds exactly the bias ONNX Runtime adds. ins: the layer's dst inputs, the
+ * weight already through its FakeQuant. A layer whose input is not quantised keeps a float
+ * bias. */
+static tt_status add_bias_quant(prep *p, int *ins)
+{
+    int xs = input_scale(p, ins[0]);
+    if (xs < 0 || p->dst->values[xs].shape.dims[0] != 1) return TT_OK;
+    int ws = p->dst->nodes[p->dst->values[ins[1]].producer].in[1];
+    char name[TT_NAME_MAX];
+    TT_CHECK(qat_name(name, p->dst->values[ins[2]].name, "q"));
+    int in[3] = {ins[2], xs, ws};
+    return tt_graph_add_node(p->dst, TT_OP_BIAS_QUANT, name, 3, in, 0, NULL, &ins[2]);
+}
+
 /* Whether a value produced by op needs its own quantisation point. */
 static bool needs_fake_quant(const prep *p, tt_op_type op, int v)
 {
@@ -297,7 +326,8 @@ static tt_status node_inputs(prep *p, const tt_node *n, int *ins, int *n_in)
     /* Conv and Gemm (transB) weights are [out, ...]; MatMul's B is [in, out]. The point is
      * named after the weight in both folding modes ("conv1.weight.q"). */
     int axis = !p->q->weight.per_channel ? -1 : n->op == TT_OP_MATMUL ? 1 : 0;
-    return add_fake_quant(p, ins[1], wname, true, axis, &ins[1]);
+    TT_CHECK(add_fake_quant(p, ins[1], wname, true, axis, &ins[1]));
+    return *n_in > 2 && ins[2] >= 0 ? add_bias_quant(p, ins) : TT_OK;
 }
 
 static tt_status copy_node(prep *p, int i)
@@ -416,6 +446,7 @@ void tt_qat_set_observe(tt_graph *g, bool on)
 void tt_qat_set_fake_quant(tt_graph *g, bool on)
 {
     set_all(g, TT_OP_FAKEQUANT, "enabled", on);
+    set_all(g, TT_OP_BIAS_QUANT, "enabled", on);
 }
 
 void tt_qat_set_bn_frozen(tt_graph *g, bool on)

@@ -41,7 +41,8 @@ typedef enum tt_op_type {
     TT_OP_SMOOTH_L1,  /* in pred, target; attr beta (default 1); out mean loss [1] */
     TT_OP_FAKEQUANT,  /* in X, scale, zero_point, min, max; attrs in docs/ops.md */
     TT_OP_BN_FOLD_WEIGHT, /* in W, gamma, running_var; attr epsilon: W * gamma / sqrt(var + eps) */
-    TT_OP_BN_UNFOLD, /* in Y, gamma, running_var; attr epsilon: Y / (gamma / sqrt(var + eps)) */
+    TT_OP_BN_UNFOLD,  /* in Y, gamma, running_var; attr epsilon: Y / (gamma / sqrt(var + eps)) */
+    TT_OP_BIAS_QUANT, /* in bias, x_scale, w_scale: the int32-rounded bias (QAT) */
     TT_OP_COUNT
 } tt_op_type;
 

@@ -112,10 +112,16 @@ static void test_cnn_points(void **state)
     for (int i = 0; i < g->n_nodes; i++) {
         const tt_node *n = &g->nodes[i];
         if (n->op == TT_OP_CONV || n->op == TT_OP_GEMM) {
-            /* Folded layers have a bias, and their weight arrives through a FakeQuant. */
+            /* Folded layers have a bias, and their weight arrives through a FakeQuant. The bias
+             * is rounded at the input's scale times the weight's (BiasFakeQuant). */
             assert_int_equal(n->n_in, 3);
             assert_true(n->in[2] >= 0);
-            assert_int_equal(producer(g, n->in[1])->op, TT_OP_FAKEQUANT);
+            const tt_node *wq = producer(g, n->in[1]), *bq = producer(g, n->in[2]);
+            assert_int_equal(wq->op, TT_OP_FAKEQUANT);
+            assert_int_equal(bq->op, TT_OP_BIAS_QUANT);
+            assert_int_equal(bq->in[2], wq->in[1]);
+            assert_int_equal(g->values[bq->in[1]].shape.dims[0], 1);
+            assert_non_null(strstr(g->values[bq->in[1]].name, ".q.scale"));
             assert_int_equal(producer(g, n->in[0])->op == TT_OP_FAKEQUANT ||
                                  producer(g, n->in[0])->op == TT_OP_MAXPOOL ||
                                  producer(g, n->in[0])->op == TT_OP_DROPOUT,
