@@ -127,16 +127,26 @@ static tt_status check_layout(const char *fn, const void *a, const void *b, int6
     return TT_OK;
 }
 
+/* The arguments of the per-axis forms, and the full range of the storage type into *r. */
+static tt_status check_axis_args(const char *fn, const void *src, const void *dst, int64_t outer,
+                                 int64_t channels, int64_t inner, const float *scale,
+                                 const int32_t *zero_point, tt_qtype t, tt_qrange *r)
+{
+    TT_CHECK(check_layout(fn, src, dst, outer, channels, inner, t));
+    TT_CHECK_NULL(scale, fn);
+    TT_CHECK_NULL(zero_point, fn);
+    *r = tt_quant_range(t, false, false);
+    for (int64_t c = 0; c < channels; c++)
+        TT_CHECK(check_qparams(fn, c, scale[c], zero_point[c], *r));
+    return TT_OK;
+}
+
 tt_status tt_quantize_axis(const float *x, int64_t outer, int64_t channels, int64_t inner,
                            const float *scale, const int32_t *zero_point, tt_qtype t, void *q)
 {
-    static const char fn[] = "tt_quantize";
-    TT_CHECK(check_layout(fn, x, q, outer, channels, inner, t));
-    TT_CHECK_NULL(scale, fn);
-    TT_CHECK_NULL(zero_point, fn);
-    tt_qrange r = tt_quant_range(t, false, false);
-    for (int64_t c = 0; c < channels; c++)
-        TT_CHECK(check_qparams(fn, c, scale[c], zero_point[c], r));
+    tt_qrange r;
+    TT_CHECK(
+        check_axis_args("tt_quantize", x, q, outer, channels, inner, scale, zero_point, t, &r));
     int64_t rows = outer * channels;
 #pragma omp parallel for if (rows * inner > 65536)
     for (int64_t row = 0; row < rows; row++) {
@@ -160,13 +170,9 @@ tt_status tt_quantize_axis(const float *x, int64_t outer, int64_t channels, int6
 tt_status tt_dequantize_axis(const void *q, tt_qtype t, int64_t outer, int64_t channels,
                              int64_t inner, const float *scale, const int32_t *zero_point, float *x)
 {
-    static const char fn[] = "tt_dequantize";
-    TT_CHECK(check_layout(fn, q, x, outer, channels, inner, t));
-    TT_CHECK_NULL(scale, fn);
-    TT_CHECK_NULL(zero_point, fn);
-    tt_qrange r = tt_quant_range(t, false, false);
-    for (int64_t c = 0; c < channels; c++)
-        TT_CHECK(check_qparams(fn, c, scale[c], zero_point[c], r));
+    tt_qrange r;
+    TT_CHECK(
+        check_axis_args("tt_dequantize", q, x, outer, channels, inner, scale, zero_point, t, &r));
     int64_t rows = outer * channels;
 #pragma omp parallel for if (rows * inner > 65536)
     for (int64_t row = 0; row < rows; row++) {
