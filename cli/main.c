@@ -16,6 +16,7 @@ static void usage(FILE *f)
                "  smoke                the CI round trip: fit -> qat -> export -> read back\n"
                "  eval CKPT            metrics of a checkpoint on its config's test set\n"
                "  export CKPT -o F     fp32 or QDQ ONNX from a checkpoint (docs/onnx.md)\n"
+               "  calib CONFIG -n N -o F  calibration set (.npz/.h5) for PTQ (docs/calib.md)\n"
                "  version              print the version\n\n"
                "Run 'tinytrain <command> --help' for a command's options.\n");
 }
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "smoke")) return tt_cmd_smoke(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return tt_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return tt_cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calib")) return tt_cmd_calib(argc - 1, argv + 1);
     fprintf(stderr, "tinytrain: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return TT_EXIT_USAGE;

@@ -14,6 +14,7 @@
 #include "tinytrain/dataset.h"
 #include "tinytrain/quant.h"
 #include "tinytrain/onnx.h"
+#include "tinytrain/calib.h"
 
 #define TT_VERSION_MAJOR  0
 #define TT_VERSION_MINOR  1

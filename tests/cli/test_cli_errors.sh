@@ -60,5 +60,13 @@ expect 1 "nothing.h5" -- "$TT" eval "$work/nothing.h5"
 head -c 500 "$work/div/last.h5" >"$work/cut.h5"
 expect 1 "cut.h5" -- "$TT" eval "$work/cut.h5"
 
+# tinytrain calib: usage errors exit 2, an impossible request exits 1, and nothing is written.
+expect 0 "usage: tinytrain calib" -- "$TT" calib --help
+expect 2 "(-n|samples)" -- "$TT" calib "$HERE/tiny_mlp.yaml" -o "$work/c.npz"
+expect 2 "(\.npz|\.h5)" -- "$TT" calib "$HERE/tiny_mlp.yaml" -n 10 -o "$work/c.txt"
+expect 1 "only [0-9]+" -- "$TT" calib "$HERE/tiny_mlp.yaml" -n 100000000 -o "$work/c.npz"
+[ ! -e "$work/c.npz" ] || { echo "FAIL: calib left $work/c.npz behind"; fails=$((fails + 1)); }
+expect 0 "40 train samples" -- "$TT" calib "$HERE/tiny_mlp.yaml" -n 40 -o "$work/c.npz"
+
 echo "cli checks: $passes passed, $fails failed"
 exit $((fails != 0))
