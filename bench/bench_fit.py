@@ -407,6 +407,39 @@ def evaluate(model, x, y, batch=1000):
     return {"samples": len(x), "loss": loss / n, "accuracy": round(100.0 * correct / n, 2)}
 
 
+def train_epoch(model, opt, sch, data, bs, clip, gen):
+    """One epoch: a fresh shuffle, the last partial batch kept, crop/flip augmentation,
+    cross-entropy, gradient clipping and a per-batch schedule step. data is (x, y, pad, hflip,
+    pad_value). Returns (mean loss, seconds). bench_qat.py fine-tunes with the same loop."""
+    import torch
+    import torch.nn.functional as F
+
+    xtr, ytr, pad, hflip, pad_value = data
+    n = len(xtr)
+    t0 = time.perf_counter()
+    perm = torch.randperm(n, generator=gen)
+    total, batches = 0.0, 0
+    for i in range(0, n, bs):
+        idx = perm[i : i + bs]
+        xb, yb = xtr[idx], ytr[idx]
+        if pad or hflip:
+            xb = augment_batch(xb, pad, hflip, pad_value, gen)
+        loss = F.cross_entropy(model(xb), yb)
+        lv = loss.item()
+        if not math.isfinite(lv):
+            raise RuntimeError(f"training diverged: loss {lv}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        if sch:
+            sch.step()
+        total += lv
+        batches += 1
+    return total / batches, time.perf_counter() - t0
+
+
 def train(cfg, args):
     import torch
     import torch.nn.functional as F
@@ -445,30 +478,12 @@ def train(cfg, args):
     history = []
     model.train()
     for ep in range(epochs):
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
-        total, batches = 0.0, 0
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
-            xb, yb = xtr[idx], ytr[idx]
-            if pad or hflip:
-                xb = augment_batch(xb, pad, hflip, pad_value, gen)
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            lv = loss.item()
-            if not math.isfinite(lv):
-                raise RuntimeError(f"training diverged at epoch {ep + 1}: loss {lv}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            if sch:
-                sch.step()
-            total += lv
-            batches += 1
-        secs = time.perf_counter() - t0
-        rec = {"epoch": ep + 1, "lr": opt.param_groups[0]["lr"], "train_loss": total / batches,
+        try:
+            train_loss, secs = train_epoch(model, opt, sch, (xtr, ytr, pad, hflip, pad_value), bs,
+                                           clip, gen)
+        except RuntimeError as e:
+            raise RuntimeError(f"epoch {ep + 1}: {e}") from None
+        rec = {"epoch": ep + 1, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss,
                "seconds": secs, "samples_per_s": n / secs}
         if len(xva):
             rec["val"] = evaluate(model, xva, yva)

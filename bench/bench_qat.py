@@ -193,39 +193,6 @@ def load_warm_start(model, cfg, path):
 # ---- training -------------------------------------------------------------------------------
 
 
-def train_epoch(model, opt, sch, data, bs, aug, clip, gen):
-    """One epoch of bench_fit.train's loop (fresh shuffle, last partial batch kept, augmentation,
-    cross-entropy, clipping, per-batch schedule). bench_fit.train does not hand back its model,
-    hence this copy of its loop body."""
-    import torch
-    import torch.nn.functional as F
-
-    xtr, ytr, pad, hflip, pad_value = data
-    n = len(xtr)
-    t0 = time.perf_counter()
-    perm = torch.randperm(n, generator=gen)
-    total, batches = 0.0, 0
-    for i in range(0, n, bs):
-        idx = perm[i : i + bs]
-        xb, yb = xtr[idx], ytr[idx]
-        if pad or hflip:
-            xb = bench_fit.augment_batch(xb, pad, hflip, pad_value, gen)
-        loss = F.cross_entropy(model(xb), yb)
-        lv = loss.item()
-        if not math.isfinite(lv):
-            raise RuntimeError(f"training diverged: loss {lv}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        if sch:
-            sch.step()
-        total += lv
-        batches += 1
-    return total / batches, time.perf_counter() - t0
-
-
 def fake_quants(model):
     from torch.ao.quantization import FakeQuantizeBase
 
@@ -397,7 +364,7 @@ def run(cfg, q, args):
         sch = bench_fit.make_scheduler(opt, s, ep_fp32, spe)
         hist = []
         for ep in range(ep_fp32):
-            loss, secs = train_epoch(model, opt, sch, data, bs, aug, clip, gen)
+            loss, secs = bench_fit.train_epoch(model, opt, sch, data, bs, clip, gen)
             t = bench_fit.evaluate(model, xte, yte)
             hist.append({"epoch": ep + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
                          "seconds": secs, "test": t})
@@ -474,7 +441,7 @@ def run(cfg, q, args):
             qm.apply(disable_observer)
         if not bn_live:
             qm.apply(nniqat.freeze_bn_stats)
-        loss, secs = train_epoch(qm, opt, sch, data, bs, aug, clip, gen)
+        loss, secs = bench_fit.train_epoch(qm, opt, sch, data, bs, clip, gen)
         t = evaluate_fq(qm, xte, yte)
         hist.append({"epoch": ep + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
                      "seconds": secs, "observers": observing, "bn_stats_update": bn_live,

@@ -38,61 +38,6 @@ static tt_status model_io(const tt_config *cfg, tt_shape *in, int64_t *out_numel
     return s;
 }
 
-/* Mark k of the m indices at pool (partial Fisher-Yates) in chosen. */
-static void draw(int64_t *pool, int64_t m, int64_t k, tt_rng *rng, unsigned char *chosen)
-{
-    for (int64_t j = 0; j < k; j++) {
-        int64_t r = j + (int64_t)tt_ds_below(rng, (uint64_t)(m - j));
-        int64_t t = pool[j];
-        pool[j] = pool[r], pool[r] = t;
-        chosen[pool[j]] = 1;
-    }
-}
-
-static tt_status choose(const tt_dataset *ds, int64_t n, tt_rng *rng, unsigned char *chosen)
-{
-    int64_t total = ds->n;
-    int64_t *pool = malloc((size_t)total * sizeof *pool);
-    if (!pool) return tt_fail(TT_ERR_NOMEM, "tt_calib_build: out of memory");
-    if (ds->target_kind != TT_TARGET_LABEL) {
-        for (int64_t i = 0; i < total; i++) pool[i] = i;
-        draw(pool, total, n, rng, chosen);
-        free(pool);
-        return TT_OK;
-    }
-    int nc = ds->n_classes;
-    int64_t *count = calloc((size_t)nc, sizeof *count), *quota = calloc((size_t)nc, sizeof *quota);
-    int64_t *rem = calloc((size_t)nc, sizeof *rem);
-    if (!count || !quota || !rem) {
-        free(pool), free(count), free(quota), free(rem);
-        return tt_fail(TT_ERR_NOMEM, "tt_calib_build: out of memory");
-    }
-    for (int64_t i = 0; i < total; i++) count[ds->labels[i]]++;
-    /* Largest remainder, as tt_dataset_split rounds its validation quotas. count * n fits:
-     * both are below 2^34 (the data cap). */
-    int64_t given = 0;
-    for (int c = 0; c < nc; c++) {
-        quota[c] = count[c] * n / total;
-        rem[c] = count[c] * n % total;
-        given += quota[c];
-    }
-    while (given < n) {
-        int best = -1;
-        for (int c = 0; c < nc; c++)
-            if (rem[c] > 0 && (best < 0 || rem[c] > rem[best])) best = c;
-        quota[best]++, rem[best] = 0, given++;
-    }
-    for (int c = 0; c < nc; c++) {
-        if (quota[c] == 0) continue;
-        int64_t m = 0;
-        for (int64_t i = 0; i < total; i++)
-            if (ds->labels[i] == c) pool[m++] = i;
-        draw(pool, m, quota[c], rng, chosen);
-    }
-    free(pool), free(count), free(quota), free(rem);
-    return TT_OK;
-}
-
 static tt_status fill(const tt_dataset *ds, const unsigned char *chosen, int64_t n,
                       tt_calib_set *out)
 {
@@ -173,7 +118,7 @@ tt_status tt_calib_build(const tt_config *cfg, int64_t n, uint64_t seed, bool tr
     if (s == TT_OK) {
         tt_rng rng;
         tt_rng_seed(&rng, tt_ds_mix(seed ^ CALIB_PURPOSE), 0);
-        s = choose(ds, n, &rng, chosen);
+        s = tt_ds_choose(ds, n, &rng, chosen);
     }
     if (s == TT_OK) s = fill(ds, chosen, n, out);
     if (s == TT_OK) s = tt_sha256_hex(cfg->text, cfg->text_len, out->config_sha256);

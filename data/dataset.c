@@ -298,20 +298,25 @@ static tt_status subset(const tt_dataset *ds, const int64_t *idx, int64_t k, tt_
     return TT_OK;
 }
 
-/* Mark quota[c] random samples of each class c (or n_val of all, unlabelled) in is_val. */
-static tt_status choose_val(const tt_dataset *ds, int64_t n_val, tt_rng *rng, unsigned char *is_val)
+/* Mark k of the m indices at pool (partial Fisher-Yates) in mark. */
+static void draw(int64_t *pool, int64_t m, int64_t k, tt_rng *rng, unsigned char *mark)
+{
+    for (int64_t j = 0; j < k; j++) {
+        int64_t r = j + (int64_t)tt_ds_below(rng, (uint64_t)(m - j));
+        int64_t t = pool[j];
+        pool[j] = pool[r], pool[r] = t;
+        mark[pool[j]] = 1;
+    }
+}
+
+tt_status tt_ds_choose(const tt_dataset *ds, int64_t k, tt_rng *rng, unsigned char *mark)
 {
     int64_t n = ds->n;
     int64_t *pool = malloc((size_t)n * sizeof *pool);
-    if (!pool) return tt_fail(TT_ERR_NOMEM, "tt_dataset_split: out of memory");
+    if (!pool) return tt_fail(TT_ERR_NOMEM, "choosing %" PRId64 " samples: out of memory", k);
     if (ds->target_kind != TT_TARGET_LABEL) {
         for (int64_t i = 0; i < n; i++) pool[i] = i;
-        for (int64_t j = 0; j < n_val; j++) { /* partial Fisher-Yates */
-            int64_t r = j + (int64_t)tt_ds_below(rng, (uint64_t)(n - j));
-            int64_t t = pool[j];
-            pool[j] = pool[r], pool[r] = t;
-            is_val[pool[j]] = 1;
-        }
+        draw(pool, n, k, rng, mark);
         free(pool);
         return TT_OK;
     }
@@ -320,19 +325,19 @@ static tt_status choose_val(const tt_dataset *ds, int64_t n_val, tt_rng *rng, un
     int64_t *rem = calloc((size_t)nc, sizeof *rem);
     if (!count || !quota || !rem) {
         free(pool), free(count), free(quota), free(rem);
-        return tt_fail(TT_ERR_NOMEM, "tt_dataset_split: out of memory");
+        return tt_fail(TT_ERR_NOMEM, "choosing %" PRId64 " samples: out of memory", k);
     }
     for (int64_t i = 0; i < n; i++) count[ds->labels[i]]++;
-    /* Largest remainder: each class gets floor(count * n_val / n), then the classes with the
-     * largest fractional parts (lowest class first on ties) one more until n_val is reached. */
+    /* Largest remainder: each class gets floor(count * k / n), then the classes with the
+     * largest fractional parts (lowest class first on ties) one more until k is reached. */
     int64_t given = 0;
     for (int c = 0; c < nc; c++) {
-        /* count * n_val fits: both are below 2^34 (the data cap). */
-        quota[c] = count[c] * n_val / n;
-        rem[c] = count[c] * n_val % n;
+        /* count * k fits: both are below 2^34 (the data cap). */
+        quota[c] = count[c] * k / n;
+        rem[c] = count[c] * k % n;
         given += quota[c];
     }
-    while (given < n_val) {
+    while (given < k) {
         int best = -1;
         for (int c = 0; c < nc; c++)
             if (rem[c] > 0 && (best < 0 || rem[c] > rem[best])) best = c;
@@ -343,12 +348,7 @@ static tt_status choose_val(const tt_dataset *ds, int64_t n_val, tt_rng *rng, un
         int64_t m = 0;
         for (int64_t i = 0; i < n; i++)
             if (ds->labels[i] == c) pool[m++] = i;
-        for (int64_t j = 0; j < quota[c]; j++) {
-            int64_t r = j + (int64_t)tt_ds_below(rng, (uint64_t)(m - j));
-            int64_t t = pool[j];
-            pool[j] = pool[r], pool[r] = t;
-            is_val[pool[j]] = 1;
-        }
+        draw(pool, m, quota[c], rng, mark);
     }
     free(pool), free(count), free(quota), free(rem);
     return TT_OK;
@@ -380,7 +380,7 @@ tt_status tt_dataset_split(const tt_dataset *ds, float val_fraction, uint64_t se
     }
     tt_rng rng;
     tt_rng_seed(&rng, tt_ds_mix(seed ^ SPLIT_PURPOSE), 0);
-    tt_status s = n_val > 0 ? choose_val(ds, n_val, &rng, is_val) : TT_OK;
+    tt_status s = n_val > 0 ? tt_ds_choose(ds, n_val, &rng, is_val) : TT_OK;
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++)
         if (!is_val[i]) idx[k++] = i;

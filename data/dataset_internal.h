@@ -51,6 +51,12 @@ static inline uint64_t tt_ds_below(tt_rng *r, uint64_t n)
     }
 }
 
+/* Mark k random samples of ds in mark (ds->n bytes, zeroed by the caller): for labels, each
+ * class gets its share by largest remainder (lowest class first on ties), then a partial
+ * Fisher-Yates draw within the class; otherwise a draw over all samples. tt_dataset_split's
+ * validation hold-out and tinytrain calib both use it. */
+tt_status tt_ds_choose(const tt_dataset *ds, int64_t k, tt_rng *rng, unsigned char *mark);
+
 /* A label after the range check every loader does: TT_ERR_FORMAT naming path and sample. */
 tt_status tt_ds_put_label(tt_dataset *ds, int64_t i, int64_t v, const char *path);
 
