@@ -1083,7 +1083,7 @@ tt_qat_config tt_qat_defaults(void)
                        .n_calibration = 64,
                        .freeze_observers_epoch = 4,
                        .freeze_bn_epoch = 3,
-                       .bn_fold = TT_BN_FOLD_FOLD,
+                       .bn_fold = TT_BN_FOLD_SIMULATE,
                        .learnable_scale = false};
     q.weight = (tt_qat_tensor_config){.is_signed = true,
                                       .symmetric = true,

@@ -44,12 +44,15 @@ check "checkpoints carry the input's activation qparams" \
 check "smoke runs are deterministic (same last.h5 bytes)" \
   cmp -s "$work/smoke/last.h5" "$work/smoke2/last.h5"
 
-# --- simulated BN folding: BN stays live (frozen after epoch 1), same quantisation points ---------
-sed 's/^grad_clip: 5.0/grad_clip: 5.0\nqat: {bn_fold: simulate, freeze_bn_epoch: 1}/' "$cfg" >"$work/sim.yaml"
-expect 0 "1 BatchNorm folded" -- "$TT" qat "$work/sim.yaml" --smoke --out "$work/sim"
-check "simulate is reported" test "$(json "$work/sim/report.json" "d['qat']['bn_fold']")" = simulate
+# --- BN folding: simulate (the default) keeps the BN live; fold folds it before the fine-tune ---
+check "simulate is the default and is reported" test "$(json "$r" "d['qat']['bn_fold']")" = simulate
 check "simulate keeps the BN running statistics in the checkpoint" \
-  grep -qE '^/params/bn1\.running_var ' <<<"$(h5ls -r "$work/sim/last.h5")"
+  grep -qE '^/params/bn1\.running_var ' <<<"$params"
+sed 's/^grad_clip: 5.0/grad_clip: 5.0\nqat: {bn_fold: fold}/' "$cfg" >"$work/fold.yaml"
+expect 0 "1 BatchNorm folded" -- "$TT" qat "$work/fold.yaml" --smoke --out "$work/fold"
+check "fold is reported" test "$(json "$work/fold/report.json" "d['qat']['bn_fold']")" = fold
+check "fold leaves no BN running statistics in the checkpoint" \
+  bash -c "! h5ls -r '$work/fold/last.h5' | grep -qE '^/params/bn1\.running_var '"
 
 # --- warm start from a fit; resume --------------------------------------------------------------
 "$TT" fit "$cfg" --epochs 1 --out "$work/fp32" --quiet

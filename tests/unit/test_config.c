@@ -320,7 +320,7 @@ static void all_keys_parsed(void **state)
     assert_int_equal(q->n_calibration, 32);
     assert_int_equal(q->freeze_observers_epoch, 1);
     assert_int_equal(q->freeze_bn_epoch, 0);
-    assert_int_equal(q->bn_fold, TT_BN_FOLD_FOLD);
+    assert_int_equal(q->bn_fold, TT_BN_FOLD_FOLD); /* all_keys.yaml sets fold */
     assert_true(q->learnable_scale);
     assert_true(q->weight.is_signed && q->weight.symmetric && !q->weight.per_channel);
     assert_true(q->weight.reduce_range && q->weight.averaging_constant == 0.5f);

@@ -97,6 +97,7 @@ static void test_cnn_points(void **state)
     model m;
     model_build(&m, CNN_YAML);
     tt_qat_config q = tt_qat_defaults();
+    q.bn_fold = TT_BN_FOLD_FOLD; /* not the default: this test reads the folded structure */
     tt_graph *g;
     int in, out;
     tt_qat_summary s;
@@ -317,6 +318,7 @@ static void test_switches(void **state)
     model m;
     model_build(&m, CNN_YAML);
     tt_qat_config q = tt_qat_defaults();
+    q.bn_fold = TT_BN_FOLD_FOLD; /* weights are then params, which the checks below rely on */
     q.learnable_scale = true;
     tt_graph *g;
     int in, out;
