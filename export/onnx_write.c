@@ -95,16 +95,18 @@ tt_status tt_onnx_export(const tt_graph *g, int input_id, int output_id,
 /* The graph ckpt was saved from: cfg's model, through the QAT prepare pass for a QAT
  * checkpoint (what tt_trainer_create_ex builds, without its data and loss), with ckpt's
  * parameters loaded. */
-static tt_status rebuild(const char *ckpt, const tt_config *cfg, bool qat, tt_graph **out,
-                         int *in_id, int *out_id)
+static tt_status rebuild(const char *ckpt, const tt_config *cfg, const tt_trainer_opts *topts,
+                         tt_graph **out, int *in_id, int *out_id)
 {
     tt_graph *g = NULL, *q = NULL;
     tt_rng rng;
     tt_rng_seed(&rng, cfg->seed, 0);
     tt_status s = tt_graph_create(&g);
     if (s == TT_OK) s = tt_model_build(cfg, g, &rng, in_id, out_id);
-    if (s == TT_OK && qat) {
-        s = tt_qat_prepare(g, *in_id, *out_id, &cfg->qat, &q, in_id, out_id, NULL);
+    if (s == TT_OK && topts->qat) {
+        tt_qat_config qc = cfg->qat;
+        if (topts->bn_fold_set) qc.bn_fold = topts->bn_fold;
+        s = tt_qat_prepare(g, *in_id, *out_id, &qc, &q, in_id, out_id, NULL);
         tt_graph_free(g);
         g = q;
     }
@@ -144,7 +146,7 @@ static tt_status export_checkpoint(const char *ckpt, const char *out_path,
     if (!o.graph_name) o.graph_name = cfg->name;
     tt_graph *g = NULL;
     int in_id, out_id;
-    tt_status s = rebuild(ckpt, cfg, topts.qat, &g, &in_id, &out_id);
+    tt_status s = rebuild(ckpt, cfg, &topts, &g, &in_id, &out_id);
     if (s == TT_OK) s = tt_onnx_export(g, in_id, out_id, &o, out_path);
     tt_graph_free(g);
     tt_config_free(cfg);

@@ -66,7 +66,9 @@ static tt_status build_qat_model(tt_trainer *t, tt_graph *fp32, int in_id, int o
     const char *ws = t->opts.warm_start;
     tt_status s = ws ? tt_checkpoint_load(ws, fp32, NULL, NULL) : TT_OK;
     if (s != TT_OK) return tt_trainer_warm_start_failed(s, ws);
-    return tt_qat_prepare(fp32, in_id, out_id, &t->cfg->qat, &t->g, &t->in_id, &t->out_id, &t->qat);
+    tt_qat_config q = t->cfg->qat;
+    if (t->opts.bn_fold_set) q.bn_fold = t->opts.bn_fold;
+    return tt_qat_prepare(fp32, in_id, out_id, &q, &t->g, &t->in_id, &t->out_id, &t->qat);
 }
 
 static tt_status build_model(tt_trainer *t)
@@ -249,6 +251,16 @@ tt_status tt_trainer_opts_for_checkpoint(const char *ckpt_path, tt_trainer_opts 
     TT_CHECK(tt_checkpoint_read_meta(ckpt_path, &m));
     memset(opts, 0, sizeof *opts);
     opts->qat = m.extra_json && strstr(m.extra_json, "\"qat\": true") != NULL;
+    if (opts->qat && strstr(m.extra_json, "\"bn_fold\"")) {
+        opts->bn_fold_set = true;
+        opts->bn_fold = strstr(m.extra_json, "\"bn_fold\": \"simulate\"") ? TT_BN_FOLD_SIMULATE
+                                                                          : TT_BN_FOLD_FOLD;
+    } else if (opts->qat && !(m.config_text && strstr(m.config_text, "bn_fold"))) {
+        /* Written before checkpoints recorded it, from a config that left it to the default of
+         * the time, which was fold. A config that names it is taken as it is. */
+        opts->bn_fold_set = true;
+        opts->bn_fold = TT_BN_FOLD_FOLD;
+    }
     tt_checkpoint_meta_free(&m);
     return TT_OK;
 }
@@ -278,7 +290,12 @@ static tt_status save_checkpoint(tt_trainer *t, const char *file)
     m.best = t->best;
     m.config_text = t->cfg->text;
     /* How to rebuild the graph: a QAT graph is the config's model through tt_qat_prepare. */
-    if (t->opts.qat) m.extra_json = (char *)"{\"qat\": true}";
+    if (t->opts.qat) {
+        bool sim = t->opts.bn_fold_set ? t->opts.bn_fold == TT_BN_FOLD_SIMULATE
+                                       : t->cfg->qat.bn_fold == TT_BN_FOLD_SIMULATE;
+        m.extra_json = sim ? (char *)"{\"qat\": true, \"bn_fold\": \"simulate\"}"
+                           : (char *)"{\"qat\": true, \"bn_fold\": \"fold\"}";
+    }
     TT_CHECK(tt_checkpoint_meta_add_rng(&m, "dropout", tt_exec_rng(t->e)));
     return tt_checkpoint_save(tt_trainer_path(t, file, path, sizeof path), t->g, t->opt, &m);
 }

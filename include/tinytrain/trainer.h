@@ -65,6 +65,11 @@ typedef struct tt_trainer_opts {
      * built, warm_start is loaded into it, and tt_qat_prepare (tinytrain/qat.h) with cfg->qat
      * gives the graph that is trained. */
     bool qat;
+    /* With qat: the BatchNorm handling the graph is rebuilt with, when it must not come from
+     * the config (a checkpoint records the one it was trained with; tinytrain before 0.1.0's
+     * default change folded). bn_fold_set false: cfg->qat.bn_fold. */
+    bool bn_fold_set;
+    tt_bn_fold bn_fold;
     const char *warm_start; /* a checkpoint of the config's fp32 model, or NULL */
     /* Keep only the first N samples of the training data (before the validation split) and of
      * the test set; 0 keeps all. For smoke runs. */
@@ -113,8 +118,10 @@ int tt_trainer_output_id(const tt_trainer *t);
 bool tt_trainer_is_qat(const tt_trainer *t);
 
 /* Options that rebuild the graph a checkpoint was saved from: opts->qat is set when the
- * checkpoint's meta says it is a QAT checkpoint (extra_json {"qat": true}, written by tinytrain
- * qat), so tt_trainer_create_ex + tt_trainer_load_params load it. */
+ * checkpoint's meta says it is a QAT checkpoint (extra_json {"qat": true, "bn_fold": ...},
+ * written by tinytrain qat), and opts->bn_fold to the BN handling it was trained with (fold
+ * when the checkpoint predates that key: fold was the default then), so
+ * tt_trainer_create_ex + tt_trainer_load_params load it whatever the config's default is. */
 tt_status tt_trainer_opts_for_checkpoint(const char *ckpt_path, tt_trainer_opts *opts);
 int64_t tt_trainer_num_params(const tt_trainer *t);
 /* "<output_dir>/<file>" into buf. */

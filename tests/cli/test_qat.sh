@@ -53,6 +53,10 @@ expect 0 "1 BatchNorm folded" -- "$TT" qat "$work/fold.yaml" --smoke --out "$wor
 check "fold is reported" test "$(json "$work/fold/report.json" "d['qat']['bn_fold']")" = fold
 check "fold leaves no BN running statistics in the checkpoint" \
   bash -c "! h5ls -r '$work/fold/last.h5' | grep -qE '^/params/bn1\.running_var '"
+# The checkpoint records its BN handling, so it rebuilds whatever the default becomes.
+check "checkpoints record bn_fold" grep -q '"bn_fold": "fold"' <<<"$(h5dump -d /meta/extra "$work/fold/last.h5")"
+expect 0 "QDQ int8" -- "$TT" export "$work/fold/last.h5" -o "$work/fold/again.onnx"
+check "a fold checkpoint re-exports byte-identically" cmp -s "$work/fold/again.onnx" "$work/fold/tiny_cnn.int8.onnx"
 
 # --- warm start from a fit; resume --------------------------------------------------------------
 "$TT" fit "$cfg" --epochs 1 --out "$work/fp32" --quiet
