@@ -108,45 +108,48 @@ static inline int64_t outer_off(const tt_bcast *p, int w, int64_t o)
     return i0 * p->st[w][0] + i1 * p->st[w][1] + i2 * p->st[w][2];
 }
 
+/* One operator's loops: flat when both operands have the output's shape, else per outer row
+ * with the inner strides (0 or 1) spelt out so the compiler vectorises each case. */
+#define BCAST_LOOPS(OP)                                                                            \
+    do {                                                                                           \
+        if (p->same) {                                                                             \
+            _Pragma("omp parallel for if (n > TT_PAR_MIN)") for (int64_t i = 0; i < n; i++) y[i] = \
+                a[i] OP b[i];                                                                      \
+            break;                                                                                 \
+        }                                                                                          \
+        _Pragma("omp parallel for if (n > TT_PAR_MIN)") for (int64_t o = 0; o < outer; o++)        \
+        {                                                                                          \
+            const float *ap = a + outer_off(p, 0, o), *bp = b + outer_off(p, 1, o);                \
+            float *yp = y + o * inner;                                                             \
+            if (s0 && s1)                                                                          \
+                for (int64_t j = 0; j < inner; j++) yp[j] = ap[j] OP bp[j];                        \
+            else if (s0)                                                                           \
+                for (int64_t j = 0; j < inner; j++) yp[j] = ap[j] OP bp[0];                        \
+            else if (s1)                                                                           \
+                for (int64_t j = 0; j < inner; j++) yp[j] = ap[0] OP bp[j];                        \
+            else                                                                                   \
+                for (int64_t j = 0; j < inner; j++) yp[j] = ap[0] OP bp[0];                        \
+        }                                                                                          \
+    } while (0)
+
 void tt_bcast_binary(const tt_bcast *p, tt_bcast_op op, const float *a, const float *b, float *y)
 {
     int64_t n = p->numel;
-    if (p->same) {
-        if (op == TT_BCAST_ADD) {
-#pragma omp parallel for if (n > TT_PAR_MIN)
-            for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
-        } else {
-#pragma omp parallel for if (n > TT_PAR_MIN)
-            for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
-        }
-        return;
-    }
     int64_t inner = p->dims[3], outer = p->dims[0] * p->dims[1] * p->dims[2];
     int64_t s0 = p->st[0][3], s1 = p->st[1][3];
-#pragma omp parallel for if (n > TT_PAR_MIN)
-    for (int64_t o = 0; o < outer; o++) {
-        const float *ap = a + outer_off(p, 0, o), *bp = b + outer_off(p, 1, o);
-        float *yp = y + o * inner;
-        /* Inner strides are 0 or 1; spelling out the cases lets the compiler vectorise. */
-        if (op == TT_BCAST_ADD) {
-            if (s0 && s1)
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[j] + bp[j];
-            else if (s0)
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[j] + bp[0];
-            else if (s1)
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[0] + bp[j];
-            else
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[0] + bp[0];
-        } else {
-            if (s0 && s1)
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[j] * bp[j];
-            else if (s0)
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[j] * bp[0];
-            else if (s1)
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[0] * bp[j];
-            else
-                for (int64_t j = 0; j < inner; j++) yp[j] = ap[0] * bp[0];
-        }
+    switch (op) {
+    case TT_BCAST_ADD:
+        BCAST_LOOPS(+);
+        break;
+    case TT_BCAST_SUB:
+        BCAST_LOOPS(-);
+        break;
+    case TT_BCAST_MUL:
+        BCAST_LOOPS(*);
+        break;
+    case TT_BCAST_DIV:
+        BCAST_LOOPS(/);
+        break; /* IEEE division, never a reciprocal multiply */
     }
 }
 

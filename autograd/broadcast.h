@@ -1,5 +1,5 @@
-/* Numpy broadcasting for binary elementwise ops (Add, Mul): shape inference with a symbolic
- * batch dimension, and strided loops over concrete shapes for forward and the reducing
+/* Numpy broadcasting for binary elementwise ops (Add, Sub, Mul, Div): shape inference with a
+ * symbolic batch dimension, and strided loops over concrete shapes for forward and the reducing
  * backward. Shapes are right-aligned; a dimension broadcasts when it is 1. */
 #ifndef TT_BROADCAST_H
 #define TT_BROADCAST_H
@@ -27,7 +27,7 @@ tt_status tt_bcast_infer(const tt_node *n, const tt_shape *a, const tt_shape *b,
 /* Plan a broadcast of two concrete shapes that tt_bcast_infer accepted. */
 void tt_bcast_plan(const tt_shape *a, const tt_shape *b, tt_bcast *p);
 
-typedef enum tt_bcast_op { TT_BCAST_ADD = 0, TT_BCAST_MUL } tt_bcast_op;
+typedef enum tt_bcast_op { TT_BCAST_ADD = 0, TT_BCAST_SUB, TT_BCAST_MUL, TT_BCAST_DIV } tt_bcast_op;
 
 /* y = a (op) b over the output shape of p. */
 void tt_bcast_binary(const tt_bcast *p, tt_bcast_op op, const float *a, const float *b, float *y);

@@ -168,24 +168,38 @@ tt_status tt_graph_add_input(tt_graph *g, const char *name, tt_dtype dt, int ndi
     return push_value(g, &v, id);
 }
 
-tt_status tt_graph_add_param(tt_graph *g, const char *name, int ndim, const int64_t *dims,
-                             bool trainable, int *id)
+static tt_status add_param(tt_graph *g, const char *name, tt_dtype dt, int ndim,
+                           const int64_t *dims, bool trainable, int *id, const char *where)
 {
-    TT_CHECK_NULL(g, "tt_graph_add_param");
-    TT_CHECK(check_name(g, name, "tt_graph_add_param"));
-    TT_CHECK(check_dims(ndim, dims, false, "tt_graph_add_param", name));
+    TT_CHECK_NULL(g, where);
+    TT_CHECK(check_name(g, name, where));
+    TT_CHECK(check_dims(ndim, dims, false, where, name));
+    if (tt_dtype_size(dt) == 0)
+        return tt_fail(TT_ERR_UNSUPPORTED, "%s('%s'): unknown dtype %d", where, name, (int)dt);
     tt_value v;
     memset(&v, 0, sizeof v);
     snprintf(v.name, sizeof v.name, "%s", name);
     v.kind = TT_VALUE_PARAM;
-    v.dtype = TT_F32;
+    v.dtype = dt;
     v.trainable = trainable;
     v.producer = -1;
     TT_CHECK(tt_shape_make(&v.shape, ndim, dims));
-    TT_CHECK(tt_tensor_alloc(&v.data, TT_F32, ndim, dims));
+    TT_CHECK(tt_tensor_alloc(&v.data, dt, ndim, dims));
     tt_status s = push_value(g, &v, id);
     if (s != TT_OK) tt_tensor_free(v.data);
     return s;
+}
+
+tt_status tt_graph_add_param(tt_graph *g, const char *name, int ndim, const int64_t *dims,
+                             bool trainable, int *id)
+{
+    return add_param(g, name, TT_F32, ndim, dims, trainable, id, "tt_graph_add_param");
+}
+
+tt_status tt_graph_add_param_typed(tt_graph *g, const char *name, tt_dtype dt, int ndim,
+                                   const int64_t *dims, int *id)
+{
+    return add_param(g, name, dt, ndim, dims, false, id, "tt_graph_add_param_typed");
 }
 
 float *tt_graph_param_data(tt_graph *g, int id)

@@ -77,6 +77,20 @@ TT_OP_DEF(tt_op_fake_quant);
 TT_OP_DEF(tt_op_bn_fold_weight);
 TT_OP_DEF(tt_op_bn_unfold);
 TT_OP_DEF(tt_op_bias_quant);
+TT_OP_DEF(tt_op_sub);
+TT_OP_DEF(tt_op_div);
+TT_OP_DEF(tt_op_softmax);
+TT_OP_DEF(tt_op_cast);
+TT_OP_DEF(tt_op_quantize_linear);
+TT_OP_DEF(tt_op_dequantize_linear);
+TT_OP_DEF(tt_op_dynamic_quantize);
+TT_OP_DEF(tt_op_matmul_integer);
+TT_OP_DEF(tt_op_conv_integer);
+TT_OP_DEF(tt_op_qlinear_conv);
+TT_OP_DEF(tt_op_qlinear_matmul);
+TT_OP_DEF(tt_op_qgemm);
+TT_OP_DEF(tt_op_qlinear_add);
+TT_OP_DEF(tt_op_qlinear_gap);
 #undef TT_OP_DEF
 
 #endif

@@ -30,6 +30,20 @@ static const tt_op_def *const op_table[TT_OP_COUNT] = {
     [TT_OP_BN_FOLD_WEIGHT] = &tt_op_bn_fold_weight,
     [TT_OP_BN_UNFOLD] = &tt_op_bn_unfold,
     [TT_OP_BIAS_QUANT] = &tt_op_bias_quant,
+    [TT_OP_SUB] = &tt_op_sub,
+    [TT_OP_DIV] = &tt_op_div,
+    [TT_OP_SOFTMAX] = &tt_op_softmax,
+    [TT_OP_CAST] = &tt_op_cast,
+    [TT_OP_QUANTIZE] = &tt_op_quantize_linear,
+    [TT_OP_DEQUANTIZE] = &tt_op_dequantize_linear,
+    [TT_OP_DYNAMIC_QUANTIZE] = &tt_op_dynamic_quantize,
+    [TT_OP_MATMUL_INTEGER] = &tt_op_matmul_integer,
+    [TT_OP_CONV_INTEGER] = &tt_op_conv_integer,
+    [TT_OP_QLINEAR_CONV] = &tt_op_qlinear_conv,
+    [TT_OP_QLINEAR_MATMUL] = &tt_op_qlinear_matmul,
+    [TT_OP_QGEMM] = &tt_op_qgemm,
+    [TT_OP_QLINEAR_ADD] = &tt_op_qlinear_add,
+    [TT_OP_QLINEAR_GAP] = &tt_op_qlinear_gap,
 };
 
 const tt_op_def *tt_op_def_get(tt_op_type op)

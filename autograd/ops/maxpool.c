@@ -2,7 +2,11 @@
  * pads (top, left, bottom, right; padded cells are -inf), dilations (default 1); ceil_mode 0.
  * Training forward saves the argmax of every window (int32 offset in its input plane) so
  * backward is a scatter. Ties go to the first maximum in row-major window order and NaN wins,
- * as in PyTorch. */
+ * as in PyTorch.
+ *
+ * uint8 and int8 inputs (quantised activations; ONNX MaxPool-12) give the same type: the max of
+ * the integers, which commutes with any monotonic dequantisation, so no scale is involved. That
+ * path is forward only (no argmax is saved; nothing flows back into integers). */
 #include <math.h>
 #include <stdint.h>
 #include "autograd/internal.h"
@@ -14,7 +18,15 @@ static const tt_pool_spec maxpool_spec = {
 
 static tt_status maxpool_infer(const tt_node *n, const tt_tensor *const *in, tt_tensor *out)
 {
-    return tt_pool_infer(n, in, &maxpool_spec, out);
+    if (!in[0] || (in[0]->dtype != TT_U8 && in[0]->dtype != TT_I8))
+        return tt_pool_infer(n, in, &maxpool_spec, out);
+    /* The shape rules are the float ones; only the element type differs. */
+    tt_tensor as_f32 = *in[0];
+    as_f32.dtype = TT_F32;
+    const tt_tensor *fin[1] = {&as_f32};
+    TT_CHECK(tt_pool_infer(n, fin, &maxpool_spec, out));
+    out[0].dtype = in[0]->dtype;
+    return TT_OK;
 }
 
 static size_t maxpool_saved(const tt_node *n, const tt_tensor *const *in, const tt_tensor *out)
@@ -105,10 +117,48 @@ static void maxpool_plane_2x2(const float *xp, int64_t w, int64_t oh, int64_t ow
     }
 }
 
+/* One uint8 plane. int8 planes come here with every byte XORed with 0x80 (flip), which maps
+ * -128..127 onto 0..255 in order, so one loop serves both. A window wholly in padding (possible
+ * only with dilation) gives the type's minimum, the integer stand-in for -inf. */
+static void maxpool_plane_q(const tt_window2d *a, const uint8_t *xp, int64_t h, int64_t w,
+                            int64_t oh, int64_t ow, uint8_t flip, uint8_t *yp)
+{
+    for (int64_t oy = 0; oy < oh; oy++) {
+        int64_t by = oy * a->sh - a->pt, klo, khi;
+        tt_window_taps(by, a->dh, h, a->kh, &klo, &khi);
+        for (int64_t ox = 0; ox < ow; ox++) {
+            int64_t bx = ox * a->sw - a->pl, jlo, jhi;
+            tt_window_taps(bx, a->dw, w, a->kw, &jlo, &jhi);
+            uint8_t best = 0;
+            for (int64_t ki = klo; ki < khi; ki++) {
+                const uint8_t *row = xp + (by + ki * a->dh) * w + bx;
+                for (int64_t kj = jlo; kj < jhi; kj++) {
+                    uint8_t v = row[kj * a->dw] ^ flip;
+                    best = v > best ? v : best;
+                }
+            }
+            yp[oy * ow + ox] = best ^ flip;
+        }
+    }
+}
+
+static tt_status maxpool_forward_q(tt_op_ctx *c, const tt_window2d *a)
+{
+    const tt_window_planes d = tt_window_planes_of(c->in[0], c->out[0]);
+    const uint8_t *x = c->in[0]->data;
+    uint8_t *y = c->out[0]->data;
+    uint8_t flip = c->in[0]->dtype == TT_I8 ? 0x80 : 0;
+#pragma omp parallel for if (d.planes * d.oh * d.ow * a->kh * a->kw > 65536)
+    for (int64_t t = 0; t < d.planes; t++)
+        maxpool_plane_q(a, x + t * d.h * d.w, d.h, d.w, d.oh, d.ow, flip, y + t * d.oh * d.ow);
+    return TT_OK;
+}
+
 static tt_status maxpool_forward(tt_op_ctx *c)
 {
     tt_window2d a;
     TT_CHECK(tt_pool_read(c->node, &maxpool_spec, &a, NULL));
+    if (c->in[0]->dtype != TT_F32) return maxpool_forward_q(c, &a);
     const tt_window_planes d = tt_window_planes_of(c->in[0], c->out[0]);
     const float *x = tt_tensor_f32(c->in[0]);
     float *y = tt_tensor_f32(c->out[0]);

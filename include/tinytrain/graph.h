@@ -15,7 +15,7 @@ extern "C" {
 #define TT_MAX_NODE_IO   9  /* QLinearConv, the widest ONNX op we import, has 9 */
 #define TT_MAX_ATTRS     12 /* FakeQuant has 10 */
 #define TT_MAX_ATTR_INTS 8
-#define TT_NAME_MAX      64
+#define TT_NAME_MAX      128 /* ONNX names from other exporters run long */
 
 typedef enum tt_op_type {
     TT_OP_GEMM = 0, /* Y = X W^T + b (ONNX Gemm, transB=1): in X[N,K], W[M,K], b[M]? */
@@ -43,6 +43,25 @@ typedef enum tt_op_type {
     TT_OP_BN_FOLD_WEIGHT, /* in W, gamma, running_var; attr epsilon: W * gamma / sqrt(var + eps) */
     TT_OP_BN_UNFOLD,  /* in Y, gamma, running_var; attr epsilon: Y / (gamma / sqrt(var + eps)) */
     TT_OP_BIAS_QUANT, /* in bias, x_scale, w_scale: the int32-rounded bias (QAT) */
+    /* Inference-only ops (imported ONNX, the int8 runtime): forward only. Scales are float32
+     * params of shape [1] (per tensor) or [C] (per channel along attr axis); zero points are
+     * u8/i8 params of the same shape; an ONNX scalar is imported as [1]. */
+    TT_OP_SUB,        /* numpy broadcasting */
+    TT_OP_DIV,        /* numpy broadcasting */
+    TT_OP_SOFTMAX,    /* attr axis (default -1) */
+    TT_OP_CAST,       /* attr to (a tt_dtype value) */
+    TT_OP_QUANTIZE,   /* QuantizeLinear: X f32, scale, zero_point? (absent: u8 0); attr axis (1) */
+    TT_OP_DEQUANTIZE, /* DequantizeLinear: X u8/i8/i32, scale, zero_point?; attr axis (1) */
+    TT_OP_DYNAMIC_QUANTIZE, /* DynamicQuantizeLinear: X f32 -> y u8, y_scale f32[1], y_zp u8[1] */
+    TT_OP_MATMUL_INTEGER,   /* A u8/i8 [N,K], B u8/i8 [K,M], a_zp?, b_zp? ([1] or [M]) -> i32 */
+    TT_OP_CONV_INTEGER,     /* x u8/i8, w u8/i8, x_zp?, w_zp? ([1] or [M]); Conv attrs -> i32 */
+    /* The fused integer kernels the runtime plans QDQ patterns into (ONNX input order). Attr
+     * fused_relu (0/1) clamps the output at y_zp: a Relu between the op and its Q. */
+    TT_OP_QLINEAR_CONV,   /* x x_s x_zp w w_s w_zp y_s y_zp b?(i32); Conv attrs */
+    TT_OP_QLINEAR_MATMUL, /* a a_s a_zp b b_s b_zp y_s y_zp; b [K,M] */
+    TT_OP_QGEMM,          /* a a_s a_zp b b_s b_zp c?(i32) y_s y_zp; b [M,K] (transB=1) */
+    TT_OP_QLINEAR_ADD,    /* a a_s a_zp b b_s b_zp y_s y_zp (numpy broadcasting) */
+    TT_OP_QLINEAR_GAP,    /* QLinearGlobalAveragePool: x x_s x_zp y_s y_zp */
     TT_OP_COUNT
 } tt_op_type;
 
@@ -101,6 +120,10 @@ void tt_graph_free(tt_graph *g);
 /* A per-run input. Use TT_DIM_BATCH for dims[0]. */
 tt_status tt_graph_add_input(tt_graph *g, const char *name, tt_dtype dt, int ndim,
                              const int64_t *dims, int *id);
+/* A graph-owned constant of any dtype (imported initializers: int8 weights, int32 biases, zero
+ * points); never trainable. Zero-filled; fill it through g->values[*id].data. */
+tt_status tt_graph_add_param_typed(tt_graph *g, const char *name, tt_dtype dt, int ndim,
+                                   const int64_t *dims, int *id);
 /* A graph-owned float32 parameter (zero-filled; initialise through tt_graph_param_data). */
 tt_status tt_graph_add_param(tt_graph *g, const char *name, int ndim, const int64_t *dims,
                              bool trainable, int *id);

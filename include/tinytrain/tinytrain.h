@@ -15,6 +15,10 @@
 #include "tinytrain/quant.h"
 #include "tinytrain/onnx.h"
 #include "tinytrain/calib.h"
+#include "tinytrain/calibrator.h"
+#include "tinytrain/runtime.h"
+#include "tinytrain/registry.h"
+#include "tinytrain/gate.h"
 
 #define TT_VERSION_MAJOR  0
 #define TT_VERSION_MINOR  1

@@ -1,0 +1,253 @@
+/* The gate's reports (tinytrain/gate.h): a Markdown table and a JSON file with the rows and a
+ * run_provenance block with the keys of the training report's (train/run_files.c: tool,
+ * version, git_revision, argv, host, threads, started_utc, wall_time_s), plus the inputs and
+ * outputs with their SHA-256 and the backend. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include "autograd/internal.h"
+#include "runtime/registry_internal.h"
+#include "tinytrain/gate.h"
+#include "tinytrain/registry.h"
+#include "tinytrain/tinytrain.h"
+
+#ifndef TT_GIT_REVISION
+#define TT_GIT_REVISION "unknown"
+#endif
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k); /* JSON has no NaN */
+}
+
+static void count(const tt_gate_row *rows, int n, int *pass, int *fail, int *skip)
+{
+    *pass = *fail = *skip = 0;
+    for (int i = 0; i < n; i++) {
+        if (rows[i].status == TT_GATE_ST_PASS)
+            ++*pass;
+        else if (rows[i].status == TT_GATE_ST_SKIPPED_FP32)
+            ++*skip;
+        else
+            ++*fail;
+    }
+}
+
+static const char *mode_name(const tt_gate_run *run)
+{
+    return run->opts && run->opts->mode == TT_RT_FLOAT ? "float" : "int8";
+}
+
+/* ---- Markdown ---- */
+
+static void md_cell(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void md_num(FILE *f, double v, const char *fmt)
+{
+    if (isfinite(v))
+        fprintf(f, fmt, v);
+    else
+        fputs("n/a", f);
+}
+
+static void md_row(FILE *f, const tt_gate_row *r)
+{
+    fputs("| ", f);
+    md_cell(f, r->id);
+    fprintf(f, " | %s | %s | ", r->mode, tt_gate_status_name(r->status));
+    md_num(f, r->m.plcc, "%.6f");
+    fputs(" | ", f);
+    md_num(f, r->m.drop, "%.6f");
+    fputs(" | ", f);
+    md_num(f, r->status == TT_GATE_ST_SKIPPED_FP32 ? NAN : r->budget, "%.4f");
+    fputs(" | ", f);
+    md_num(f, r->m.worst_abs, "%.4f");
+    fputs(" | ", f);
+    md_cell(f, r->message);
+    fputs(" |\n", f);
+}
+
+tt_status tt_gate_write_md(const char *path, const tt_gate_row *rows, int n, const tt_gate_run *run)
+{
+    TT_CHECK_NULL(path, "tt_gate_write_md");
+    TT_CHECK_NULL(run, "tt_gate_write_md");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
+    int pass, fail, skip;
+    count(rows, n, &pass, &fail, &skip);
+    const tt_gate_opts *o = run->opts;
+    fprintf(f, "# tinytrain gate: %s\n\n", tt_gate_all_ok(rows, n) ? "PASS" : "FAIL");
+    fprintf(f,
+            "%d passed, %d failed, %d skipped. %lld samples (uniform [0, 1), tinytrain PCG32 "
+            "seeded %llu), runtime mode %s, backend %s; tinytrain %s (%s).\n\n",
+            pass, fail, skip, (long long)(o && o->samples ? o->samples : TT_GATE_SAMPLES_DEFAULT),
+            (unsigned long long)(o ? o->seed : 0), mode_name(run),
+            run->backend ? run->backend : "cpu", tt_version(), TT_GIT_REVISION);
+    fputs("| id | mode | status | PLCC | drop | budget | worst_abs | note |\n"
+          "|---|---|---|---:|---:|---:|---:|---|\n",
+          f);
+    for (int i = 0; i < n; i++) md_row(f, &rows[i]);
+    fclose(f);
+    tt_status s = text ? tt_json_write_file(path, text, "Markdown report")
+                       : tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
+    free(text);
+    return s;
+}
+
+/* ---- JSON ---- */
+
+static cJSON *row_json(const tt_gate_row *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", r->id);
+    cJSON_AddStringToObject(o, "quant_mode", r->mode);
+    cJSON_AddStringToObject(o, "status", tt_gate_status_name(r->status));
+    /* ok: the row does not fail the gate (a pass, or an fp32 entry skipped). */
+    cJSON_AddBoolToObject(o, "ok", tt_gate_all_ok(r, 1));
+    add_num(o, "plcc", r->m.plcc);
+    add_num(o, "drop", r->m.drop);
+    add_num(o, "budget", r->status == TT_GATE_ST_SKIPPED_FP32 ? NAN : r->budget);
+    add_num(o, "worst_abs", r->m.worst_abs);
+    cJSON_AddStringToObject(o, "fp32_path", r->fp32_path);
+    if (r->status == TT_GATE_ST_SKIPPED_FP32)
+        cJSON_AddNullToObject(o, "int8_path");
+    else
+        cJSON_AddStringToObject(o, "int8_path", r->int8_path);
+    if (r->status == TT_GATE_ST_MISSING_MODEL) {
+        cJSON_AddBoolToObject(o, "fp32_exists", r->fp32_exists);
+        cJSON_AddBoolToObject(o, "int8_exists", r->int8_exists);
+    }
+    if (r->message[0]) cJSON_AddStringToObject(o, "message", r->message);
+    if (r->measured) {
+        cJSON_AddBoolToObject(o, "constant_output",
+                              r->verdict == TT_GATE_CONSTANT ||
+                                  r->verdict == TT_GATE_PASS_CONSTANT);
+        cJSON_AddNumberToObject(o, "nonfinite_fp32", (double)r->m.nonfinite_fp32);
+        cJSON_AddNumberToObject(o, "nonfinite_int8", (double)r->m.nonfinite_int8);
+        add_num(o, "std_fp32", r->m.std_fp32);
+        add_num(o, "std_int8", r->m.std_int8);
+        cJSON_AddNumberToObject(o, "values", (double)r->m.n);
+        cJSON_AddNumberToObject(o, "samples", (double)r->samples);
+        cJSON_AddStringToObject(o, "sample_shape", r->sample_shape);
+        cJSON_AddStringToObject(o, "inputs_sha256", r->inputs_sha256);
+    }
+    return o;
+}
+
+static cJSON *file_json(const char *path, const char *sha256)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    if (sha256 && sha256[0])
+        cJSON_AddStringToObject(o, "sha256", sha256);
+    else
+        cJSON_AddNullToObject(o, "sha256");
+    return o;
+}
+
+static cJSON *hashed_file(const char *path)
+{
+    char hex[65] = "";
+    if (tt_registry_file_sha256(path, hex) != TT_OK) hex[0] = '\0';
+    return file_json(path, hex);
+}
+
+static cJSON *inputs_json(const tt_gate_row *rows, int n, const tt_gate_run *run)
+{
+    cJSON *in = cJSON_CreateObject();
+    if (run->registry) cJSON_AddItemToObject(in, "registry", hashed_file(run->registry));
+    cJSON *models = cJSON_AddArrayToObject(in, "models");
+    for (int i = 0; i < n; i++) {
+        if (rows[i].status == TT_GATE_ST_SKIPPED_FP32) continue;
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "id", rows[i].id);
+        cJSON_AddItemToObject(m, "fp32", file_json(rows[i].fp32_path, rows[i].fp32_sha256));
+        cJSON_AddItemToObject(m, "int8", file_json(rows[i].int8_path, rows[i].int8_sha256));
+        cJSON_AddItemToArray(models, m);
+    }
+    return in;
+}
+
+static cJSON *outputs_json(const char *json_path, const tt_gate_run *run)
+{
+    cJSON *out = cJSON_CreateObject();
+    /* The report cannot hold its own hash. */
+    cJSON_AddItemToObject(out, "report", file_json(json_path, NULL));
+    if (run->out_md) cJSON_AddItemToObject(out, "markdown", hashed_file(run->out_md));
+    if (run->dump_dir) cJSON_AddStringToObject(out, "dumped_inputs_dir", run->dump_dir);
+    return out;
+}
+
+static cJSON *provenance_json(const char *json_path, const tt_gate_row *rows, int n,
+                              const tt_gate_run *run)
+{
+    const tt_gate_opts *o = run->opts;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "tool", "tinytrain");
+    cJSON_AddStringToObject(p, "command", "gate");
+    cJSON_AddStringToObject(p, "version", tt_version());
+    cJSON_AddStringToObject(p, "git_revision", TT_GIT_REVISION);
+    cJSON *argv = cJSON_AddArrayToObject(p, "argv");
+    for (int i = 0; i < run->argc; i++)
+        cJSON_AddItemToArray(argv, cJSON_CreateString(run->argv[i]));
+    cJSON_AddItemToObject(p, "inputs", inputs_json(rows, n, run));
+    cJSON_AddItemToObject(p, "outputs", outputs_json(json_path, run));
+    cJSON_AddStringToObject(p, "backend", run->backend ? run->backend : "cpu");
+    cJSON_AddStringToObject(p, "runtime_mode", mode_name(run));
+    cJSON_AddNumberToObject(p, "samples",
+                            (double)(o && o->samples ? o->samples : TT_GATE_SAMPLES_DEFAULT));
+    cJSON_AddNumberToObject(p, "seed", (double)(o ? o->seed : 0));
+    cJSON_AddStringToObject(p, "generator",
+                            "tinytrain PCG32 (tt_rng_seed(seed, 0), tt_rng_uniform), not "
+                            "numpy default_rng");
+    struct utsname u;
+    if (uname(&u) == 0) {
+        char host[512];
+        snprintf(host, sizeof host, "%s %s %s %s", u.nodename, u.sysname, u.release, u.machine);
+        cJSON_AddStringToObject(p, "host", host);
+    }
+    cJSON_AddNumberToObject(p, "threads", tt_get_num_threads());
+    char when[32];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(p, "finished_utc", when);
+    cJSON_AddNumberToObject(p, "wall_time_s", run->wall_s);
+    return p;
+}
+
+tt_status tt_gate_write_json(const char *path, const tt_gate_row *rows, int n,
+                             const tt_gate_run *run)
+{
+    TT_CHECK_NULL(path, "tt_gate_write_json");
+    TT_CHECK_NULL(run, "tt_gate_write_json");
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "gate_pass", tt_gate_all_ok(rows, n));
+    cJSON *models = cJSON_AddArrayToObject(r, "models");
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(models, row_json(&rows[i]));
+    cJSON_AddItemToObject(r, "run_provenance", provenance_json(path, rows, n, run));
+    char *text = tt_json_print_sorted(r);
+    cJSON_Delete(r);
+    if (!text) return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
+    tt_status s = tt_json_write_file(path, text, "gate report");
+    free(text);
+    return s;
+}
