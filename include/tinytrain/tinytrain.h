@@ -16,6 +16,7 @@
 #include "tinytrain/onnx.h"
 #include "tinytrain/calib.h"
 #include "tinytrain/calibrator.h"
+#include "tinytrain/ptq.h"
 #include "tinytrain/runtime.h"
 #include "tinytrain/registry.h"
 #include "tinytrain/gate.h"

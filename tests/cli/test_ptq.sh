@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# tinytrain ptq from the command line (docs/ptq.md): every usage error exits 2 with its own
+# message; calibration sets that do not fit the model (array name, shape, NaN, no samples, a
+# missing file) exit 1 and write nothing; the happy paths (.npz float32 and float64, an .h5 from
+# tinytrain calib, entropy/per-tensor/reduce-range, --exclude, the default output name, the
+# report) write a model that tinytrain's runtime runs fused.
+# Usage: test_ptq.sh TINYTRAIN FIXTURES_DIR (tests/fixtures)
+set -uo pipefail
+TT=$1
+FIX=$2
+P=$FIX/ptq
+MODEL=$FIX/torch_export/fashion_cnn.onnx
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
+ptq() { "$TT" ptq "$@" --threads 2; }
+
+# ---- usage errors: exit 2 ----
+expect 0 "usage: tinytrain ptq MODEL.onnx --mode static" -- "$TT" ptq --help
+expect 0 "ptq MODEL.onnx --mode static" -- "$TT" --help
+expect 2 "missing MODEL.onnx" -- ptq --mode static --calibration "$P/calib.npz"
+expect 2 "missing --mode static" -- ptq "$MODEL" --calibration "$P/calib.npz"
+expect 2 "--mode dynamic is not available yet" -- ptq "$MODEL" --mode dynamic
+expect 2 "--mode: must be static, got qat" -- ptq "$MODEL" --mode qat --calibration "$P/calib.npz"
+expect 2 "--mode static needs --calibration FILE" -- ptq "$MODEL" --mode static
+expect 2 "--method: must be minmax, entropy or percentile, got kl" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --method kl
+expect 2 "--percentile needs --method percentile" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --percentile 99.9
+expect 2 "--percentile: must be a number in \(0, 100\], got 101" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --method percentile --percentile 101
+expect 2 "--num-bins needs --method entropy or percentile" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --num-bins 128
+expect 2 "--per-channel and --per-tensor exclude each other" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --per-channel --per-tensor
+expect 2 "--activation-type: must be u8 or s8, got u16" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --activation-type u16
+expect 2 "--weight-type u8 is not available" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --weight-type u8
+expect 2 "--exclude needs at least one node name" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --exclude --per-tensor
+expect 2 "--batch: must be a whole number >= 1, got 0" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --batch 0
+expect 2 "-o names the input model" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" -o "$MODEL"
+expect 2 "unexpected argument '--bogus'" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --bogus
+expect 2 "--calibration needs a value" -- "$TT" ptq "$MODEL" --mode static --calibration
+
+# ---- calibration sets that do not fit: exit 1, nothing written ----
+out=$work/bad.int8.onnx
+expect 1 "named.npz has no array named 'input' .* it holds 'x'" -- ptq "$MODEL" --mode static --calibration "$P/named.npz" -o "$out"
+expect 1 "array 'input' has shape \[2, 1, 28, 27\]; .* needs \[N, 1, 28, 28\]" -- ptq "$MODEL" --mode static --calibration "$P/shape.npz" -o "$out"
+expect 1 "sample 1 has NaN" -- ptq "$MODEL" --mode static --calibration "$P/nan.npz" -o "$out"
+expect 1 "holds 0 samples" -- ptq "$MODEL" --mode static --calibration "$P/empty.npz" -o "$out"
+expect 1 "nope.npz" -- ptq "$MODEL" --mode static --calibration "$work/nope.npz" -o "$out"
+expect 1 "an .npz or .h5 file" -- ptq "$MODEL" --mode static --calibration "$P/synthetic28.yaml" -o "$out"
+expect 1 "--exclude '/6/Relu' \(Relu\): it is fused into" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" -o "$out" --exclude /6/Relu
+expect 1 "--exclude 'conv9': the model has no node of that name" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" -o "$out" --exclude conv9
+check "nothing written on failure" test ! -e "$out"
+
+# ---- happy paths ----
+cp "$MODEL" "$work/m.onnx"
+expect 0 "-> $work/m.int8.onnx \(static QDQ int8, minmax calibration on 4 samples, weights per channel\)" -- ptq "$work/m.onnx" --mode static --calibration "$P/calib.npz" --report-out "$work/r.json"
+check "default output MODEL.int8.onnx written" test -s "$work/m.int8.onnx"
+check "report has the schema" grep -q '"schema": "ptq-static-report-v1"' "$work/r.json"
+check "report has the calibration hash" grep -q "\"sha256\": \"$(sha256sum "$P/calib.npz" | cut -c1-64)\"" "$work/r.json"
+check "report has the samples" grep -q '"calibration_samples": 4' "$work/r.json"
+check "report has run_provenance" grep -q '"run_provenance"' "$work/r.json"
+expect 0 "4 integer kernels, 0 float Conv/Gemm/MatMul" -- "$TT" run "$work/m.int8.onnx" --input "$P/x.npy" -o "$work/y.npy" --verbose --threads 2
+expect 0 "minmax calibration on 4 samples" -- ptq "$MODEL" --mode static --calibration "$P/calib_f64.npz" -o "$work/f64.onnx" --report-out "$work/r64.json"
+check "float64 calibration gives the float32 ranges" cmp <(grep -A6 '"rmax"' "$work/r.json") <(grep -A6 '"rmax"' "$work/r64.json")
+expect 0 "16 train samples" -- "$TT" calib "$P/synthetic28.yaml" -n 16 -o "$work/c.h5"
+expect 0 "entropy calibration on 16 samples, weights per tensor, 7-bit" -- ptq "$MODEL" --mode static --calibration "$work/c.h5" --method entropy --per-tensor --reduce-range -o "$work/e.onnx"
+expect 0 "percentile calibration on 4 samples" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --method percentile --percentile 99.9 --num-bins 512 --batch 3 -o "$work/p.onnx"
+expect 0 "int8 activations" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --activation-type s8 -o "$work/s8.onnx"
+expect 0 "1 node left in float" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --exclude /4/Conv -o "$work/ex.onnx"
+expect 0 "3 integer kernels, 1 float Conv/Gemm/MatMul" -- "$TT" run "$work/ex.onnx" --input "$P/x.npy" -o "$work/y.npy" --verbose --threads 2
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""`tinytrain ptq` against ONNX Runtime's quantize_static (issue 7, "Must show" 1, 2 and 4).
+
+For each fp32 ONNX model, calibration set (.npz, one [N, ...] array named after the model
+input) and setting (method x weight granularity), it quantises the model twice:
+
+  tinytrain  `tinytrain ptq MODEL --mode static --calibration CAL --method M [--per-tensor]`
+  ORT        quant_pre_process (BatchNorm folded into Conv, as ORT's docs advise), then
+             quantize_static(QDQ, QUInt8 activations, QInt8 weights, per_channel, the same
+             calibration batches). MinMax: calibrate_method=MinMax. Entropy and Percentile:
+             quantize_static cannot pass num_bins (its Entropy would be 128 bins, i.e. MinMax;
+             docs/ptq.md), so ORT's own calibrator is run directly with tinytrain's settings
+             (create_calibrator(..., extra_options={num_bins: 2048, ...})) and its ranges reach
+             quantize_static through calibration_cache_path: the int8 model ORT would write with
+             those settings.
+
+and checks:
+
+  ranges    every activation point of tinytrain's report (tensor name = ORT's QuantizeLinear
+            input) against ORT's calibrated range: MinMax within RANGE_REL_TOL of the range's
+            width (the two float forwards round differently; the model input is exact), the
+            histogram methods within HIST_BINS_TOL histogram bins
+  qparams   the same points' scale and zero point in ORT's int8 file: scale within
+            SCALE_REL_TOL, zero point within 1 (a zero point at a rounding tie can go either way)
+  file      tinytrain's file holds exactly the report's activation scales and zero points
+  fusion    ORT's optimised graph of tinytrain's file has no float Conv/Gemm/MatMul left
+  quality   with --accuracy (a trained Fashion-MNIST classifier): top-1 accuracy of both int8
+            models in ORT on the Fashion-MNIST test set, tinytrain >= ORT - MAX_ACC_DROP_PT;
+            otherwise (random-weight models such as tests/fixtures/torch_export): the RMSE of
+            each int8 model's outputs against the fp32 model's on the calibration samples,
+            tinytrain <= ORT x (1 + RMSE_SLACK) + half an output step
+
+ORT sessions use session.x64quantprecision=1 (exact u8 x s8 arithmetic; without it an x86 CPU
+lacking VNNI saturates 16-bit pair sums for full-range int8 weights, docs/runtime.md), unless
+--ort-default-session. One line per check, a table of the settings at the end, exit 1 if any
+check failed, 2 for bad arguments or a step that could not run, 77 (ctest skip) without numpy,
+onnx or onnxruntime.
+
+    python3 tests/onnx/check_ptq.py --tinytrain build/tinytrain --calib calib.npz \\
+        --accuracy model/fashion_cnn.onnx model/fashion_mlp.onnx
+    python3 tests/onnx/check_ptq.py --tinytrain build/tinytrain \\
+        --calib tests/fixtures/ptq/calib.npz tests/fixtures/torch_export/*.onnx
+"""
+
+import argparse
+import gzip
+import json
+import logging
+import os
+import subprocess
+import sys
+
+SKIP = 77
+try:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quant_pre_process, quantize_static)
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+except ImportError as e:
+    print(f"SKIP: tests/onnx/check_ptq.py needs numpy, onnx and onnxruntime ({e}); "
+          "install them with: pip install numpy onnx onnxruntime")
+    sys.exit(SKIP)
+
+# --- tolerances -----------------------------------------------------------------------------
+# MinMax: the ranges are min/max of float32 activations that tinytrain and ORT compute with
+# different kernels (summation order; ORT also folds BatchNorm in float32 where tinytrain folds
+# in double), so they agree to a few float32 ulps of the layer's values, not bit for bit
+# (the input point, computed by nobody, is exact). 1e-5 of the range width is ~100 ulps: far
+# above that rounding and far below a real mistake (a missed Relu fusion moves rmin from 0 to
+# a negative value; a wrong tensor moves the range by its whole width).
+RANGE_REL_TOL = 1e-5
+# Histogram methods: the cut is a histogram edge. A value that rounds differently can cross an
+# edge and move a percentile cut, or tip the entropy search to a neighbouring window: one or two
+# bins. A wrong histogram (bins, growth, symmetric) moves it by tens of bins.
+HIST_BINS_TOL = 2
+# Scales follow from the ranges: (rmax - rmin) / 255 within the same relative tolerance.
+SCALE_REL_TOL = 1e-5
+MAX_ACC_DROP_PT = 0.1     # the issue's criterion: tinytrain >= ORT - 0.1 pt
+RMSE_SLACK = 0.05         # random-weight models: tinytrain's error at most 5 % above ORT's
+FLOAT_COMPUTE = {"Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"}
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+           "percentile": CalibrationMethod.Percentile}
+
+
+class StepError(Exception):
+    """A step could not run (a command failed, a file is missing)."""
+
+
+class Checks:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def report(self, name, ok, detail):
+        print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        return ok
+
+
+class Reader(CalibrationDataReader):
+    """The calibration array in batches, as tinytrain reads it (the batching changes neither
+    MinMax nor quantize_static's single histogram)."""
+
+    def __init__(self, name, x, batch=64):
+        self.name, self.x, self.batch, self.i = name, x, batch, 0
+
+    def get_next(self):
+        if self.i >= len(self.x):
+            return None
+        b = self.x[self.i:self.i + self.batch]
+        self.i += self.batch
+        return {self.name: b}
+
+
+def session(path, precise, optimized_to=None, level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+    so = ort.SessionOptions()
+    if precise:
+        so.add_session_config_entry("session.x64quantprecision", "1")
+    so.graph_optimization_level = level
+    so.intra_op_num_threads = 2
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    if optimized_to:
+        so.optimized_model_filepath = optimized_to
+    return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def ort_run(path, x, precise, batch=1000):
+    s = session(path, precise)
+    name = s.get_inputs()[0].name
+    return np.concatenate([s.run(None, {name: x[i:i + batch]})[0].reshape(len(x[i:i + batch]), -1)
+                           for i in range(0, len(x), batch)])
+
+
+def run_tinytrain(args, model, cal, method, per_tensor, out, report):
+    cmd = [args.tinytrain, "ptq", model, "--mode", "static", "--calibration", cal,
+           "--method", method, "-o", out, "--report-out", report, "--threads", "2"]
+    if per_tensor:
+        cmd.append("--per-tensor")
+    if args.reduce_range:
+        cmd.append("--reduce-range")
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise StepError(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.strip()}")
+    with open(report) as f:
+        return json.load(f)
+
+
+def calib_extra(method):
+    """ORT calibrator options equal to tinytrain's defaults for the method (docs/ptq.md)."""
+    if method == "entropy":
+        return {"num_bins": 2048, "num_quantized_bins": 128}
+    if method == "percentile":
+        return {"num_bins": 2048, "percentile": 99.999, "symmetric": True}
+    return {}
+
+
+def run_ort(args, pre, x, in_name, method, per_tensor, out, work):
+    """quantize_static's int8 model and the ranges it used ({tensor: (lo, hi)})."""
+    ops = list(set(QLinearOpsRegistry) | set(QDQRegistry))
+    cal = create_calibrator(pre, ops, augmented_model_path=os.path.join(work, "augmented.onnx"),
+                            calibrate_method=METHODS[method], extra_options=calib_extra(method))
+    cal.collect_data(Reader(in_name, x))
+    ranges = cal.compute_data()
+    cache = os.path.join(work, f"ranges.{method}.json")
+    if os.path.exists(cache):
+        os.remove(cache)
+    save_tensors_data(ranges, cache)
+    del cal
+    quantize_static(pre, out, None, quant_format=QuantFormat.QDQ, per_channel=not per_tensor,
+                    reduce_range=args.reduce_range, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, calibrate_method=METHODS[method],
+                    calibration_cache_path=cache)
+    return {k: (float(np.asarray(v.range_value[0]).reshape(-1)[0]),
+                float(np.asarray(v.range_value[1]).reshape(-1)[0])) for k, v in ranges.data.items()}
+
+
+def q_params(path):
+    """{QuantizeLinear input: (scale, zero point)} of a QDQ file."""
+    m = onnx.load(path)
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    return {n.input[0]: (float(init[n.input[1]].reshape(-1)[0]), int(init[n.input[2]].reshape(-1)[0]))
+            for n in m.graph.node if n.op_type == "QuantizeLinear"}
+
+
+MOVES = {"Flatten", "Reshape", "MaxPool", "Squeeze", "Unsqueeze", "Transpose"}
+
+
+def ort_q_for(qp, tensor, graph):
+    """ORT's (scale, zero point) for tensor. ORT renames a graph output it quantises to
+    '<name>_QuantizeLinear_Input'; and it quantises a data-movement op (Flatten, MaxPool, ...)
+    only when its input already is, so a model input read by a Flatten gets its Q/DQ after the
+    Flatten, on the same values (tinytrain puts it before: the same range and qparams)."""
+    q = qp.get(tensor, qp.get(tensor + "_QuantizeLinear_Input"))
+    for n in graph.node:
+        if q is None and n.op_type in MOVES and n.input and n.input[0] == tensor:
+            q = ort_q_for(qp, n.output[0], graph)
+    return q
+
+
+def check_ranges(c, tag, method, report, ranges):
+    worst, missing = 0.0, []
+    for p in report["activation_points"]:
+        r = ranges.get(p["tensor"])
+        if r is None:
+            missing.append(p["tensor"])
+            continue
+        width = max(r[1] - r[0], 1e-30)
+        err = max(abs(p["rmin"] - r[0]), abs(p["rmax"] - r[1]))
+        if method == "minmax":
+            worst = max(worst, err / width)
+        else:
+            t = max(abs(r[0]), abs(r[1]))  # histogram over [-t, t] or [0, t]: bin <= 2t / bins
+            worst = max(worst, err / (2 * t / 2048 if t > 0 else 1))
+    tol = RANGE_REL_TOL if method == "minmax" else HIST_BINS_TOL
+    unit = "of the range width" if method == "minmax" else "bins"
+    c.report(f"{tag} ranges", not missing and worst <= tol,
+             f"{len(report['activation_points'])} points, worst difference {worst:.3g} {unit} "
+             f"(tolerance {tol})" + (f"; not calibrated by ORT: {missing}" if missing else ""))
+
+
+def check_qparams(c, tag, report, tt_file, ort_file):
+    qo, qt, graph = q_params(ort_file), q_params(tt_file), onnx.load(ort_file).graph
+    worst_s, worst_z, missing = 0.0, 0, []
+    for p in report["activation_points"]:
+        o = ort_q_for(qo, p["tensor"], graph)
+        if o is None:
+            missing.append(p["tensor"])
+            continue
+        worst_s = max(worst_s, abs(p["scale"] - o[0]) / o[0])
+        worst_z = max(worst_z, abs(p["zero_point"] - o[1]))
+    c.report(f"{tag} qparams", not missing and worst_s <= SCALE_REL_TOL and worst_z <= 1,
+             f"scales within {worst_s:.3g} (relative), zero points within {worst_z} of ORT's"
+             + (f"; no ORT QuantizeLinear for {missing}" if missing else ""))
+    want = sorted((np.float32(p["scale"]), p["zero_point"]) for p in report["activation_points"])
+    have = set((np.float32(s), z) for s, z in qt.values())
+    absent = [w for w in want if w not in have]
+    c.report(f"{tag} file", not absent,
+             f"the report's {len(want)} activation scales/zero points are in the written file"
+             + (f"; missing {absent}" if absent else ""))
+
+
+def check_fusion(c, tag, path, work):
+    opt = os.path.join(work, "tt.optimized.onnx")
+    session(path, True, opt, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+    ops = {}
+    for n in onnx.load(opt).graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    left = {k: v for k, v in ops.items() if k in FLOAT_COMPUTE}
+    fused = {k: v for k, v in ops.items() if k in ("QLinearConv", "QGemm", "QLinearMatMul")}
+    c.report(f"{tag} fusion", not left and fused, f"ORT runs {fused}" +
+             (f"; float ops left {left}" if left else ""))
+
+
+def fashion_test(n, mean, std):
+    def idx(name, off):
+        with gzip.open(os.path.join(FASHION_DIR, name), "rb") as f:
+            return np.frombuffer(f.read(), dtype=np.uint8, offset=off)
+    x = idx("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)[:n]
+    y = idx("t10k-labels-idx1-ubyte.gz", 8)[:n].astype(np.int64)
+    return ((x.astype(np.float32) / np.float32(255) - np.float32(mean)) / np.float32(std)), y
+
+
+def output_step(path):
+    """Scale of the DequantizeLinear producing the graph output."""
+    m = onnx.load(path)
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "DequantizeLinear" and n.output[0] == m.graph.output[0].name:
+            return float(init[n.input[1]].reshape(-1)[0])
+    return 0.0
+
+
+def check_model(c, args, model, accuracy, rows):
+    stem = os.path.splitext(os.path.basename(model))[0]
+    work = os.path.join(args.work, stem)
+    os.makedirs(work, exist_ok=True)
+    in_name = onnx.load(model).graph.input[0].name
+    with np.load(args.calib) as z:
+        if in_name not in z:
+            raise StepError(f"{args.calib} has no array '{in_name}' for {model}")
+        x = z[in_name].astype(np.float32)
+    pre = os.path.join(work, "pre.onnx")
+    quant_pre_process(model, pre, skip_symbolic_shape=True)
+    if accuracy:
+        xe, ye = fashion_test(args.test_samples, args.mean, args.std)
+    else:
+        xe = x
+    y32 = ort_run(model, xe, True)
+    base = (100.0 * np.mean(y32.argmax(1) == ye)) if accuracy else None
+    for method in args.methods:
+        for gran in args.granularity:
+            tag = f"{stem} {method} {gran}"
+            per_tensor = gran == "per-tensor"
+            tt_file = os.path.join(work, f"tt.{method}.{gran}.onnx")
+            ort_file = os.path.join(work, f"ort.{method}.{gran}.onnx")
+            rep = run_tinytrain(args, model, args.calib, method, per_tensor, tt_file,
+                                os.path.join(work, f"tt.{method}.{gran}.json"))
+            ranges = run_ort(args, pre, x, in_name, method, per_tensor, ort_file, work)
+            check_ranges(c, tag, method, rep, ranges)
+            check_qparams(c, tag, rep, tt_file, ort_file)
+            check_fusion(c, tag, tt_file, work)
+            precise = not args.ort_default_session
+            yt, yo = ort_run(tt_file, xe, precise), ort_run(ort_file, xe, precise)
+            if accuracy:
+                at, ao = (100.0 * np.mean(y.argmax(1) == ye) for y in (yt, yo))
+                c.report(f"{tag} accuracy", at >= ao - MAX_ACC_DROP_PT,
+                         f"tinytrain {at:.2f}% vs ORT {ao:.2f}% (fp32 {base:.2f}%, "
+                         f"{len(ye)} test images)")
+                rows.append((stem, method, gran, f"{base:.2f}", f"{at:.2f}", f"{ao:.2f}",
+                             f"{at - ao:+.2f}"))
+            else:
+                step = output_step(tt_file)
+                rt, ro = (float(np.sqrt(np.mean((y - y32) ** 2))) for y in (yt, yo))
+                d = np.abs(yt - yo) / step if step else np.full(yt.shape, np.nan)
+                # The two output scales can differ by float ulps (ranges from two float
+                # forwards), so "the same code" is |difference| < half a step, not equality.
+                same = 100.0 * float(np.mean(d < 0.5))
+                c.report(f"{tag} outputs", rt <= ro * (1 + RMSE_SLACK) + 0.5 * step,
+                         f"RMSE vs fp32: tinytrain {rt:.4g}, ORT {ro:.4g}; tinytrain vs ORT: "
+                         f"{same:.2f}% of outputs on the same code, at most {np.max(d):.2f} "
+                         f"output steps apart ({len(xe)} calibration samples)")
+                rows.append((stem, method, gran, "-", f"RMSE {rt:.4g}", f"RMSE {ro:.4g}",
+                             f"{same:.1f}% same code"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tinytrain", required=True)
+    ap.add_argument("--calib", help=".npz calibration set")
+    ap.add_argument("--calib-config", help="make the calibration set with `tinytrain calib "
+                    "CONFIG -n CALIB_SAMPLES` instead (its data set must be present)")
+    ap.add_argument("--calib-samples", type=int, default=256)
+    ap.add_argument("--work", default="ptq_check")
+    ap.add_argument("--accuracy", nargs="*", default=[],
+                    help="trained Fashion-MNIST classifiers: compare test accuracy")
+    ap.add_argument("models", nargs="*", help="other fp32 models: compare outputs")
+    ap.add_argument("--methods", default="minmax,entropy,percentile")
+    ap.add_argument("--granularity", default="per-channel,per-tensor")
+    ap.add_argument("--reduce-range", action="store_true")
+    ap.add_argument("--test-samples", type=int, default=10000)
+    ap.add_argument("--mean", type=float, default=0.2860)
+    ap.add_argument("--std", type=float, default=0.3530)
+    ap.add_argument("--ort-default-session", action="store_true")
+    args = ap.parse_args()
+    args.methods = args.methods.split(",")
+    args.granularity = args.granularity.split(",")
+    if any(m not in METHODS for m in args.methods) or \
+            any(g not in ("per-channel", "per-tensor") for g in args.granularity):
+        ap.error("--methods: minmax,entropy,percentile; --granularity: per-channel,per-tensor")
+    if not args.accuracy and not args.models:
+        ap.error("give models to check (positional) and/or --accuracy MODEL...")
+    if args.accuracy and not os.path.isdir(FASHION_DIR):
+        print(f"SKIP: --accuracy needs the Fashion-MNIST test set in {FASHION_DIR}")
+        return SKIP
+    logging.disable(logging.WARNING)  # quantize_static's pre-processing advice, every call
+    os.makedirs(args.work, exist_ok=True)
+    if bool(args.calib) == bool(args.calib_config):
+        ap.error("give --calib FILE or --calib-config CONFIG")
+    if args.calib_config:
+        args.calib = os.path.join(args.work, "calib.npz")
+        p = subprocess.run([args.tinytrain, "calib", args.calib_config, "-n",
+                            str(args.calib_samples), "-o", args.calib], capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            print(f"ERROR: tinytrain calib {args.calib_config} failed: {p.stderr.strip()}")
+            return 2
+    c, rows = Checks(), []
+    try:
+        for m in args.accuracy:
+            check_model(c, args, m, True, rows)
+        for m in args.models:
+            check_model(c, args, m, False, rows)
+    except StepError as e:
+        print(f"ERROR: {e}")
+        return 2
+    print("\n| model | method | weights | fp32 | tinytrain | ORT | difference |")
+    print("|---|---|---|--:|--:|--:|--:|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print(f"\n{c.passed} passed, {c.failed} failed")
+    return 1 if c.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
