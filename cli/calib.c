@@ -1,5 +1,4 @@
 /* tinytrain calib CONFIG.yaml -n N -o OUT.npz|OUT.h5: a calibration set for PTQ. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,17 +26,6 @@ static int usage_error(const char *msg, const char *arg)
     fprintf(stderr, "tinytrain calib: %s%s%s (see 'tinytrain calib --help')\n", msg, arg ? " " : "",
             arg ? arg : "");
     return TT_EXIT_USAGE;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!s[0] || s[0] == '-') return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return false;
-    *out = v;
-    return true;
 }
 
 static bool has_ext(const char *s, const char *ext)
@@ -75,9 +63,9 @@ int tt_cmd_calib(int argc, char **argv)
     if (!n_s) return usage_error("missing -n N", NULL);
     if (!out) return usage_error("missing -o OUT.npz|OUT.h5", NULL);
     uint64_t n = 0, seed = 0;
-    if (!parse_u64(n_s, &n) || n < 1 || n > INT64_MAX)
+    if (!tt_cli_parse_u64(n_s, &n) || n < 1 || n > INT64_MAX)
         return usage_error("-n needs a whole number >= 1, got", n_s);
-    if (seed_s && !parse_u64(seed_s, &seed))
+    if (seed_s && !tt_cli_parse_u64(seed_s, &seed))
         return usage_error("--seed needs a whole number >= 0, got", seed_s);
     if (strcmp(split, "train") && strcmp(split, "test"))
         return usage_error("--split is train or test, got", split);

@@ -3,6 +3,7 @@
 #define TT_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "tinytrain/config.h"
 #include "tinytrain/trainer.h"
@@ -27,6 +28,8 @@ int tt_cmd_ptq(int argc, char **argv);
 void tt_cli_error(const char *cmd, const char *what, bool with_lib_error);
 /* A flag's value: argv[*i + 1], advancing *i; NULL (after printing an error) if missing. */
 const char *tt_cli_value(const char *cmd, int argc, char **argv, int *i);
+/* A whole decimal number (no sign, nothing after it) that fits 64 bits into *out; false if not. */
+bool tt_cli_parse_u64(const char *s, uint64_t *out);
 bool tt_cli_is_tty(FILE *f);
 
 /* Training command lines (train_args.c). */

@@ -136,17 +136,6 @@ static int check_combination(const gate_args *a)
     return 0;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!s[0] || s[0] == '-') return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return false;
-    *out = v;
-    return true;
-}
-
 /* Only cpu is built; other backends come with their own issue. */
 static int check_backends(const char *list)
 {
@@ -168,11 +157,11 @@ static int read_options(const gate_args *a, tt_gate_opts *o, double *budget)
     uint64_t v;
     o->samples = TT_GATE_SAMPLES_DEFAULT;
     if (a->samples) {
-        if (!parse_u64(a->samples, &v) || v < 1 || v > TT_GATE_SAMPLES_MAX)
+        if (!tt_cli_parse_u64(a->samples, &v) || v < 1 || v > TT_GATE_SAMPLES_MAX)
             return usage_error("--samples needs a whole number from 1 to 65536, got", a->samples);
         o->samples = (int64_t)v;
     }
-    if (a->seed && !parse_u64(a->seed, &o->seed))
+    if (a->seed && !tt_cli_parse_u64(a->seed, &o->seed))
         return usage_error("--seed needs a whole number >= 0, got", a->seed);
     if (a->mode && !strcmp(a->mode, "float"))
         o->mode = TT_RT_FLOAT;
@@ -192,7 +181,7 @@ static int read_options(const gate_args *a, tt_gate_opts *o, double *budget)
         return usage_error("--id needs 1 to 64 characters without '/' (not '.' or '..'), got",
                            a->id);
     if (a->threads) {
-        if (!parse_u64(a->threads, &v) || v > 4096)
+        if (!tt_cli_parse_u64(a->threads, &v) || v > 4096)
             return usage_error("--threads needs a whole number >= 0, got", a->threads);
         tt_set_num_threads((int)v);
     }

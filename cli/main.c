@@ -1,5 +1,7 @@
 /* tinytrain: the command-line front end over the library. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
@@ -43,6 +45,18 @@ const char *tt_cli_value(const char *cmd, int argc, char **argv, int *i)
         return NULL;
     }
     return argv[++*i];
+}
+
+bool tt_cli_parse_u64(const char *s, uint64_t *out)
+{
+    /* strtoull would take "-1" as 2^64 - 1 */
+    if (!s[0] || s[0] == '-') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
 }
 
 bool tt_cli_is_tty(FILE *f)

@@ -1,12 +1,20 @@
-/* Which files a data set came from: path, size and SHA-256 (OpenSSL's libcrypto), so a run's
- * report can say exactly what it was trained on. */
+/* Provenance: which files a data set came from (path, size and SHA-256 by OpenSSL's libcrypto),
+ * so a run's report can say exactly what it was trained on, and the run_provenance keys every
+ * report shares (data/provenance.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <openssl/evp.h>
 #include "data/dataset_internal.h"
+#include "data/provenance.h"
 #include "data/sha256.h"
+#include "tinytrain/tinytrain.h"
+
+#ifndef TT_GIT_REVISION
+#define TT_GIT_REVISION "unknown"
+#endif
 
 #define HASH_BUF (1 << 20)
 
@@ -61,4 +69,41 @@ tt_status tt_ds_add_source(tt_dataset *ds, const char *path)
     TT_CHECK(tt_sha256_file(path, src->sha256, &src->bytes));
     ds->n_sources++;
     return TT_OK;
+}
+
+const char *tt_git_revision(void)
+{
+    return TT_GIT_REVISION;
+}
+
+cJSON *tt_provenance_open(const char *command, int argc, char *const *argv)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "tool", "tinytrain");
+    if (command) cJSON_AddStringToObject(p, "command", command);
+    cJSON_AddStringToObject(p, "version", tt_version());
+    cJSON_AddStringToObject(p, "git_revision", TT_GIT_REVISION);
+    cJSON *arr = cJSON_AddArrayToObject(p, "argv");
+    for (int i = 0; i < argc; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(argv[i]));
+    return p;
+}
+
+void tt_provenance_add_host(cJSON *p)
+{
+    struct utsname u;
+    if (uname(&u) == 0) {
+        char host[512];
+        snprintf(host, sizeof host, "%s %s %s %s", u.nodename, u.sysname, u.release, u.machine);
+        cJSON_AddStringToObject(p, "host", host);
+    }
+    cJSON_AddNumberToObject(p, "threads", tt_get_num_threads());
+}
+
+void tt_provenance_add_time(cJSON *p, const char *key, time_t when, double wall_s)
+{
+    char text[32];
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", gmtime(&when));
+    cJSON_AddStringToObject(p, key, text);
+    /* A non-finite one comes out as null from cJSON_Print and tt_json_print_sorted alike. */
+    cJSON_AddNumberToObject(p, "wall_time_s", wall_s);
 }

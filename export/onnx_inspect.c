@@ -1,44 +1,16 @@
 /* Reading an ONNX file back for a summary (tinytrain/onnx.h: tt_onnx_inspect): the smoke round
  * trip checks what it exported without a runtime. Hostile files are refused by size before
  * anything is read, and by protobuf-c's own validation. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/internal.h"
+#include "data/whole_file.h"
 #include "onnx.pb-c.h"
 #include "tinytrain/onnx.h"
 
 /* Tiny models only: a file above this is not one tinytrain made. */
 #define INSPECT_MAX_BYTES ((long)256 << 20)
-
-static tt_status read_all(const char *path, uint8_t **buf, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return tt_fail(TT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return tt_fail(TT_ERR_IO, "%s: cannot read (not a regular file?)", path);
-    }
-    if (n == 0 || n > INSPECT_MAX_BYTES) {
-        fclose(f);
-        return tt_fail(TT_ERR_FORMAT, "%s: %ld bytes; an ONNX model here is 1 .. %ld bytes", path,
-                       n, INSPECT_MAX_BYTES);
-    }
-    *buf = malloc((size_t)n);
-    if (!*buf) {
-        fclose(f);
-        return tt_fail(TT_ERR_NOMEM, "%s: out of memory for %ld bytes", path, n);
-    }
-    *len = fread(*buf, 1, (size_t)n, f);
-    fclose(f);
-    if (*len != (size_t)n) {
-        free(*buf);
-        return tt_fail(TT_ERR_IO, "%s: short read", path);
-    }
-    return TT_OK;
-}
 
 static void count_op(tt_onnx_info *s, const char *op)
 {
@@ -57,9 +29,13 @@ tt_status tt_onnx_inspect(const char *path, tt_onnx_info *s)
     TT_CHECK_NULL(path, "tt_onnx_inspect");
     TT_CHECK_NULL(s, "tt_onnx_inspect");
     memset(s, 0, sizeof *s);
-    uint8_t *buf = NULL;
+    void *buf = NULL;
     size_t len = 0;
-    TT_CHECK(read_all(path, &buf, &len));
+    TT_CHECK(tt_read_whole_file(path, "ONNX model", INSPECT_MAX_BYTES, &buf, &len));
+    if (len == 0) {
+        free(buf);
+        return tt_fail(TT_ERR_FORMAT, "%s: empty file; not an ONNX model", path);
+    }
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
     free(buf);
     if (!m || !m->graph)

@@ -1,23 +1,19 @@
 /* The gate's reports (tinytrain/gate.h): a Markdown table and a JSON file with the rows and a
- * run_provenance block with the keys of the training report's (train/run_files.c: tool,
- * version, git_revision, argv, host, threads, started_utc, wall_time_s), plus the inputs and
- * outputs with their SHA-256 and the backend. */
+ * run_provenance block with the keys every report shares (data/provenance.h: tool, command,
+ * version, git_revision, argv, host, threads, finished_utc, wall_time_s), plus the inputs and
+ * outputs with their SHA-256, the backend and the seeded inputs' generator. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include "autograd/internal.h"
+#include "data/provenance.h"
 #include "runtime/registry_internal.h"
 #include "tinytrain/gate.h"
 #include "tinytrain/registry.h"
 #include "tinytrain/tinytrain.h"
-
-#ifndef TT_GIT_REVISION
-#define TT_GIT_REVISION "unknown"
-#endif
 
 static void add_num(cJSON *o, const char *k, double v)
 {
@@ -101,7 +97,7 @@ tt_status tt_gate_write_md(const char *path, const tt_gate_row *rows, int n, con
             "seeded %llu), runtime mode %s, backend %s; tinytrain %s (%s).\n\n",
             pass, fail, skip, (long long)(o && o->samples ? o->samples : TT_GATE_SAMPLES_DEFAULT),
             (unsigned long long)(o ? o->seed : 0), mode_name(run),
-            run->backend ? run->backend : "cpu", tt_version(), TT_GIT_REVISION);
+            run->backend ? run->backend : "cpu", tt_version(), tt_git_revision());
     fputs("| id | mode | status | PLCC | drop | budget | worst_abs | note |\n"
           "|---|---|---|---:|---:|---:|---:|---|\n",
           f);
@@ -201,14 +197,7 @@ static cJSON *provenance_json(const char *json_path, const tt_gate_row *rows, in
                               const tt_gate_run *run)
 {
     const tt_gate_opts *o = run->opts;
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "tool", "tinytrain");
-    cJSON_AddStringToObject(p, "command", "gate");
-    cJSON_AddStringToObject(p, "version", tt_version());
-    cJSON_AddStringToObject(p, "git_revision", TT_GIT_REVISION);
-    cJSON *argv = cJSON_AddArrayToObject(p, "argv");
-    for (int i = 0; i < run->argc; i++)
-        cJSON_AddItemToArray(argv, cJSON_CreateString(run->argv[i]));
+    cJSON *p = tt_provenance_open("gate", run->argc, run->argv);
     cJSON_AddItemToObject(p, "inputs", inputs_json(rows, n, run));
     cJSON_AddItemToObject(p, "outputs", outputs_json(json_path, run));
     cJSON_AddStringToObject(p, "backend", run->backend ? run->backend : "cpu");
@@ -219,18 +208,8 @@ static cJSON *provenance_json(const char *json_path, const tt_gate_row *rows, in
     cJSON_AddStringToObject(p, "generator",
                             "tinytrain PCG32 (tt_rng_seed(seed, 0), tt_rng_uniform), not "
                             "numpy default_rng");
-    struct utsname u;
-    if (uname(&u) == 0) {
-        char host[512];
-        snprintf(host, sizeof host, "%s %s %s %s", u.nodename, u.sysname, u.release, u.machine);
-        cJSON_AddStringToObject(p, "host", host);
-    }
-    cJSON_AddNumberToObject(p, "threads", tt_get_num_threads());
-    char when[32];
-    time_t now = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(p, "finished_utc", when);
-    cJSON_AddNumberToObject(p, "wall_time_s", run->wall_s);
+    tt_provenance_add_host(p);
+    tt_provenance_add_time(p, "finished_utc", time(NULL), run->wall_s);
     return p;
 }
 

@@ -3,14 +3,13 @@
  * rule has its own message; see docs/gate.md. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "autograd/internal.h"
+#include "data/whole_file.h"
 #include "tinytrain/registry.h"
 
 #define REGISTRY_MAX_BYTES (16L << 20) /* far above any real registry; refuses a runaway file */
@@ -493,44 +492,14 @@ tt_status tt_registry_parse(const char *text, size_t len, const char *name, cons
     return s;
 }
 
-static tt_status read_text(const char *path, char **text, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return tt_fail(TT_ERR_IO, "%s: cannot open the registry (%s)", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return tt_fail(TT_ERR_IO, "%s: cannot read the registry: not a regular file", path);
-    }
-    long n = (long)st.st_size;
-    if (n > REGISTRY_MAX_BYTES) {
-        fclose(f);
-        return tt_fail(TT_ERR_FORMAT, "%s: %ld bytes; a registry is at most %ld", path, n,
-                       REGISTRY_MAX_BYTES);
-    }
-    *text = malloc((size_t)n + 1);
-    if (!*text) {
-        fclose(f);
-        return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    *len = fread(*text, 1, (size_t)n, f);
-    bool err = ferror(f) || *len != (size_t)n;
-    fclose(f);
-    if (err) {
-        free(*text);
-        return tt_fail(TT_ERR_IO, "%s: short read of the registry", path);
-    }
-    return TT_OK;
-}
-
 tt_status tt_registry_load(const char *path, tt_registry *reg)
 {
     TT_CHECK_NULL(path, "tt_registry_load");
     TT_CHECK_NULL(reg, "tt_registry_load");
     memset(reg, 0, sizeof *reg);
-    char *text = NULL;
+    void *text = NULL;
     size_t len = 0;
-    TT_CHECK(read_text(path, &text, &len));
+    TT_CHECK(tt_read_whole_file(path, "registry", REGISTRY_MAX_BYTES, &text, &len));
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');

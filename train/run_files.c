@@ -6,18 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 #include "autograd/internal.h"
 #include "data/atomic_file.h"
+#include "data/provenance.h"
 #include "data/sha256.h"
 #include "tinytrain/report.h"
 #include "tinytrain/tinytrain.h"
 #include "train/trainer_internal.h"
-
-#ifndef TT_GIT_REVISION
-#define TT_GIT_REVISION "unknown"
-#endif
 
 static tt_status mkdir_p(const char *dir)
 {
@@ -221,12 +217,7 @@ static cJSON *sources_json(const tt_dataset *ds, cJSON *arr)
 
 static cJSON *provenance_json(const tt_trainer *t)
 {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "tool", "tinytrain");
-    cJSON_AddStringToObject(p, "version", tt_version());
-    cJSON_AddStringToObject(p, "git_revision", TT_GIT_REVISION);
-    cJSON *argv = cJSON_AddArrayToObject(p, "argv");
-    for (int i = 0; i < t->argc; i++) cJSON_AddItemToArray(argv, cJSON_CreateString(t->argv[i]));
+    cJSON *p = tt_provenance_open(NULL, t->argc, t->argv);
     cJSON *cfg = cJSON_AddObjectToObject(p, "config");
     cJSON_AddStringToObject(cfg, "path", t->cfg->path);
     char hex[65];
@@ -235,18 +226,9 @@ static cJSON *provenance_json(const tt_trainer *t)
     cJSON *data = cJSON_AddArrayToObject(p, "data");
     sources_json(t->train, data);
     sources_json(t->test, data);
-    struct utsname u;
-    if (uname(&u) == 0) {
-        char host[512];
-        snprintf(host, sizeof host, "%s %s %s %s", u.nodename, u.sysname, u.release, u.machine);
-        cJSON_AddStringToObject(p, "host", host);
-    }
-    cJSON_AddNumberToObject(p, "threads", tt_get_num_threads());
+    tt_provenance_add_host(p);
     cJSON_AddNumberToObject(p, "seed", (double)t->cfg->seed);
-    char when[32];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t->started.tv_sec));
-    cJSON_AddStringToObject(p, "started_utc", when);
-    cJSON_AddNumberToObject(p, "wall_time_s", t->wall_s);
+    tt_provenance_add_time(p, "started_utc", t->started.tv_sec, t->wall_s);
     return p;
 }
 

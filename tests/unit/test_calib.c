@@ -134,30 +134,11 @@ static void regression_uniform(void **state)
     tt_config_free(c);
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
-
-static void tmpdir(char *buf)
-{
-    strcpy(buf, "/tmp/tt_calib_XXXXXX");
-    assert_non_null(mkdtemp(buf));
-}
-
 static void determinism_and_npz(void **state)
 {
     (void)state;
     char dir[64], a[128], b[128], d[128];
-    tmpdir(dir);
+    assert_non_null(tt_test_tmpdir_make("tt_calib", dir, sizeof dir));
     snprintf(a, sizeof a, "%s/a.npz", dir);
     snprintf(b, sizeof b, "%s/b.npz", dir);
     snprintf(d, sizeof d, "%s/d.npz", dir);
@@ -170,8 +151,8 @@ static void determinism_and_npz(void **state)
     TT_ASSERT_OK(tt_calib_save(b, &s2));
     TT_ASSERT_OK(tt_calib_save(d, &s3));
     size_t la = 0, lb = 0, ld = 0;
-    char *fa = read_all(a, &la), *fb = read_all(b, &lb), *fd = read_all(d, &ld);
-    assert_non_null(fa), assert_non_null(fb), assert_non_null(fd);
+    char *fa = tt_test_read_file(a, &la), *fb = tt_test_read_file(b, &lb),
+         *fd = tt_test_read_file(d, &ld);
     assert_int_equal(la, lb);
     assert_memory_equal(fa, fb, la); /* same seed: byte-identical files */
     assert_true(la != ld || memcmp(fa, fd, la) != 0);
@@ -192,14 +173,14 @@ static void determinism_and_npz(void **state)
     }
     tt_calib_free(&s1), tt_calib_free(&s2), tt_calib_free(&s3);
     tt_config_free(c);
-    unlink(a), unlink(b), unlink(d), rmdir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 static void h5_round_trip(void **state)
 {
     (void)state;
     char dir[64], p[128];
-    tmpdir(dir);
+    assert_non_null(tt_test_tmpdir_make("tt_calib", dir, sizeof dir));
     snprintf(p, sizeof p, "%s/c.h5", dir);
     tt_config *c = parse(CLS_YAML);
     tt_calib_set s;
@@ -220,7 +201,7 @@ static void h5_round_trip(void **state)
     assert_int_not_equal(stat(tmp, &st), 0); /* the temporary was renamed away */
     tt_calib_free(&s);
     tt_config_free(c);
-    unlink(p), rmdir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 static void errors(void **state)
@@ -236,7 +217,7 @@ static void errors(void **state)
     assert_int_equal(tt_calib_build(c, -3, 1, true, &s), TT_ERR_INVALID_ARG);
 
     char dir[64], p[128], q[128], tmp[140];
-    tmpdir(dir);
+    assert_non_null(tt_test_tmpdir_make("tt_calib", dir, sizeof dir));
     TT_ASSERT_OK(tt_calib_build(c, 10, 1, true, &s));
     snprintf(p, sizeof p, "%s/x.txt", dir);
     assert_int_equal(tt_calib_save(p, &s), TT_ERR_INVALID_ARG);
@@ -256,10 +237,10 @@ static void errors(void **state)
         snprintf(tmp, sizeof tmp, "%s.tmp", q);
         TT_ASSERT_OK(tt_calib_save(q, &s));
         size_t l0 = 0, l1 = 0;
-        char *before = read_all(q, &l0);
+        char *before = tt_test_read_file(q, &l0);
         assert_int_equal(mkdir(tmp, 0700), 0);
         assert_int_equal(tt_calib_save(q, &s), TT_ERR_IO);
-        char *after = read_all(q, &l1);
+        char *after = tt_test_read_file(q, &l1);
         assert_int_equal(l0, l1);
         assert_memory_equal(before, after, l0);
         assert_int_equal(stat(tmp, &st), 0);
@@ -269,7 +250,7 @@ static void errors(void **state)
     }
     tt_calib_free(&s);
     tt_config_free(c);
-    rmdir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 int main(void)

@@ -52,28 +52,6 @@
 
 /* ---- files ------------------------------------------------------------------------------ */
 
-static void make_dir(char *buf, size_t len)
-{
-    snprintf(buf, len, "/tmp/tt_ckpt_XXXXXX");
-    assert_non_null(mkdtemp(buf));
-}
-
-/* Remove dir and the plain files and empty directories directly inside it. */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *de;
-    char p[512];
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        if (unlink(p) != 0) rmdir(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -86,28 +64,12 @@ static int count_entries(const char *dir)
     return n;
 }
 
+/* Every file these tests read back is a checkpoint: never empty. */
 static unsigned char *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
+    unsigned char *b = tt_test_read_file(path, len);
+    assert_true(*len > 0);
     return b;
-}
-
-static void write_all(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
 }
 
 static bool exists(const char *path)
@@ -348,7 +310,7 @@ static void optim_state_accessors(void **state)
 static void round_trip_case(const tt_optim_config *oc)
 {
     char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/ck.h5", dir);
     model a, b;
     model_build(&a, oc, 1, &DEFAULT_MODEL);
@@ -413,7 +375,7 @@ static void round_trip_case(const tt_optim_config *oc)
 
     model_free(&a);
     model_free(&b);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 static void round_trip_sgd_momentum(void **state)
@@ -435,7 +397,7 @@ static void round_trip_minimal(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/w.h5", dir);
     model a, b;
     model_build(&a, NULL, 1, &DEFAULT_MODEL);
@@ -463,7 +425,7 @@ static void round_trip_minimal(void **state)
     tt_checkpoint_meta_free(&m);
     model_free(&a);
     model_free(&b);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 /* ---- resume is bit-identical ------------------------------------------------------------ */
@@ -471,7 +433,7 @@ static void round_trip_minimal(void **state)
 static void resume_case(const tt_optim_config *oc)
 {
     char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/ck.h5", dir);
     model a, b, c;
     save_trained(path, oc, &a);
@@ -505,7 +467,7 @@ static void resume_case(const tt_optim_config *oc)
     model_free(&a);
     model_free(&b);
     model_free(&c);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 static void resume_sgd_momentum_bit_identical(void **state)
@@ -528,7 +490,7 @@ static void same_state_same_bytes(void **state)
 {
     (void)state;
     char dir[64], p1[128], p2[128], p3[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(p1, sizeof p1, "%s/a.h5", dir);
     snprintf(p2, sizeof p2, "%s/b.h5", dir);
     snprintf(p3, sizeof p3, "%s/c.h5", dir);
@@ -563,7 +525,7 @@ static void same_state_same_bytes(void **state)
     free(y);
     model_free(&a);
     model_free(&b);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 /* ---- mismatches ------------------------------------------------------------------------- */
@@ -592,7 +554,7 @@ static void model_and_optim_mismatches(void **state)
 {
     (void)state;
     char dir[64], path[128], bare[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/ck.h5", dir);
     snprintf(bare, sizeof bare, "%s/bare.h5", dir);
     tt_optim_config sgd = sgd_momentum(), aw = adamw(), plain = tt_optim_defaults(TT_OPTIM_SGD);
@@ -638,7 +600,7 @@ static void model_and_optim_mismatches(void **state)
     model_free(&b);
 
     model_free(&a);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 /* ---- corrupt files ---------------------------------------------------------------------- */
@@ -655,7 +617,7 @@ static void corrupt_files_fail_cleanly(void **state)
 {
     (void)state;
     char dir[64], path[128], bad[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/ck.h5", dir);
     snprintf(bad, sizeof bad, "%s/bad.h5", dir);
     tt_optim_config oc = sgd_momentum();
@@ -670,7 +632,7 @@ static void corrupt_files_fail_cleanly(void **state)
     assert_non_null(strstr(tt_last_error(), "directory"));
 
     snprintf(bad, sizeof bad, "%s/bad.h5", dir);
-    write_all(bad, "", 0);
+    tt_test_write_file(bad, "", 0);
     expect_both_fail(bad, &b, TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), "empty"));
 
@@ -678,11 +640,11 @@ static void corrupt_files_fail_cleanly(void **state)
     tt_rng r;
     tt_rng_seed(&r, 4, 4);
     for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)tt_rng_u32(&r);
-    write_all(bad, junk, sizeof junk);
+    tt_test_write_file(bad, junk, sizeof junk);
     expect_both_fail(bad, &b, TT_ERR_FORMAT);
     /* Junk behind a valid HDF5 signature. */
     memcpy(junk, "\x89HDF\r\n\x1a\n", 8);
-    write_all(bad, junk, sizeof junk);
+    tt_test_write_file(bad, junk, sizeof junk);
     expect_both_fail(bad, &b, TT_ERR_FORMAT);
 
     /* Truncated copies of a valid checkpoint. */
@@ -691,13 +653,13 @@ static void corrupt_files_fail_cleanly(void **state)
     const size_t cuts[] = {1, 7, 8, 64, 511, 1024, n / 3, n / 2, n - 16, n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         assert_true(cuts[i] < n);
-        write_all(bad, good, cuts[i]);
+        tt_test_write_file(bad, good, cuts[i]);
         expect_both_fail(bad, &b, TT_ERR_FORMAT);
     }
     free(good);
     model_free(&a);
     model_free(&b);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 /* Flip a few bytes of a valid checkpoint many times: every load must return (OK when only
@@ -706,7 +668,7 @@ static void bit_flips_never_crash(void **state)
 {
     (void)state;
     char dir[64], path[128], bad[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/ck.h5", dir);
     snprintf(bad, sizeof bad, "%s/bad.h5", dir);
     tt_optim_config oc = adamw();
@@ -726,7 +688,7 @@ static void bit_flips_never_crash(void **state)
     free(buf);
     model_free(&a);
     model_free(&b);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
     return;
 #else
     H5garbage_collect();
@@ -738,7 +700,7 @@ static void bit_flips_never_crash(void **state)
         int flips = 1 + (int)tt_rng_below(&r, 4);
         for (int f = 0; f < flips; f++)
             buf[tt_rng_below(&r, (uint32_t)n)] ^= (unsigned char)(1u << tt_rng_below(&r, 8));
-        write_all(bad, buf, n);
+        tt_test_write_file(bad, buf, n);
         tt_checkpoint_meta m;
         tt_status s = tt_checkpoint_load(bad, b.g, b.o, &m);
         if (s == TT_OK) {
@@ -759,7 +721,7 @@ static void bit_flips_never_crash(void **state)
     free(buf);
     model_free(&a);
     model_free(&b);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 #ifdef TT_TEST_HDF5
@@ -768,7 +730,7 @@ static hid_t edit_copy(const char *src, const char *dst)
 {
     size_t n;
     unsigned char *b = read_all(src, &n);
-    write_all(dst, b, n);
+    tt_test_write_file(dst, b, n);
     free(b);
     hid_t f = H5Fopen(dst, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(f >= 0);
@@ -939,7 +901,7 @@ static void crafted_hostile_files(void **state)
         [CRAFT_STATE_SHAPE] = {TT_ERR_SHAPE, "[12]", false},
     };
     char dir[64], path[128], bad[128];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/ck.h5", dir);
     snprintf(bad, sizeof bad, "%s/bad.h5", dir);
     tt_optim_config oc = sgd_momentum();
@@ -968,7 +930,7 @@ static void crafted_hostile_files(void **state)
     assert_same_params(a.g, b.g);
     model_free(&a);
     model_free(&b);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 #endif
 
@@ -978,7 +940,7 @@ static void unwritable_targets(void **state)
 {
     (void)state;
     char dir[64], p[192], tmp[200];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     model a;
     model_build(&a, NULL, 1, &DEFAULT_MODEL);
 
@@ -987,7 +949,7 @@ static void unwritable_targets(void **state)
 
     /* The parent is a file. */
     snprintf(p, sizeof p, "%s/file", dir);
-    write_all(p, "x", 1);
+    tt_test_write_file(p, "x", 1);
     snprintf(p, sizeof p, "%s/file/ck.h5", dir);
     expect_err(tt_checkpoint_save(p, a.g, NULL, NULL), TT_ERR_IO, p, NULL);
     assert_int_equal(count_entries(dir), 1);
@@ -1014,14 +976,14 @@ static void unwritable_targets(void **state)
         print_message("running as root: the read-only directory case is skipped\n");
     }
     model_free(&a);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 static void failed_save_keeps_existing(void **state)
 {
     (void)state;
     char dir[64], path[128], tmp[136];
-    make_dir(dir, sizeof dir);
+    assert_non_null(tt_test_tmpdir_make("tt_ckpt", dir, sizeof dir));
     snprintf(path, sizeof path, "%s/ck.h5", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     tt_optim_config oc = sgd_momentum();
@@ -1092,7 +1054,7 @@ static void failed_save_keeps_existing(void **state)
     assert_int_equal(tt_optim_steps(b.o), 3);
     model_free(&b);
     model_free(&a);
-    remove_dir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 /* ---- API arguments ---------------------------------------------------------------------- */

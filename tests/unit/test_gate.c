@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include "tinytrain/gate.h"
 
 /* x = [1, 2, 3, 4], y = [1, 3, 2, 5]: means 2.5 and 2.75, centred sums sxy = 5.5, sxx = 5,
@@ -201,25 +200,11 @@ static void test_lines(void **state)
     assert_null(strstr(line, "PLCC=")); /* no made-up number */
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return s;
-}
-
 static void test_reports(void **state)
 {
     (void)state;
     char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/tt_gate_XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(tt_test_tmpdir_make("tt_gate", dir, sizeof dir));
     tt_gate_row rows[3];
     rows[0] = measured_row("good", "qat", 0.9999, 0.002);
     rows[1] = measured_row("bad|pipe", "dynamic", 0.9, 0.01);
@@ -242,14 +227,14 @@ static void test_reports(void **state)
     TT_ASSERT_OK(tt_gate_write_md(md, rows, 3, &run));
     TT_ASSERT_OK(tt_gate_write_json(js, rows, 3, &run));
 
-    char *text = slurp(md);
+    char *text = tt_test_read_file(md, NULL);
     assert_non_null(strstr(text, "# tinytrain gate: FAIL"));
     assert_non_null(strstr(text, "| good | qat | pass | 0.999900 | 0.000100 | 0.0020 |"));
     assert_non_null(strstr(text, "| bad\\|pipe | dynamic | fail |"));
     assert_non_null(strstr(text, "| gone | static | missing_model | n/a | n/a |"));
     free(text);
 
-    text = slurp(js);
+    text = tt_test_read_file(js, NULL);
     assert_true(text[strlen(text) - 1] == '\n');
     assert_non_null(strstr(text, "\n  \"gate_pass\": false,\n")); /* 2-space indent */
     cJSON *root = cJSON_Parse(text);
@@ -277,9 +262,7 @@ static void test_reports(void **state)
     assert_string_equal(md_sha, want);
     cJSON_Delete(root);
     free(text);
-    unlink(md);
-    unlink(js);
-    rmdir(dir);
+    tt_test_tmpdir_remove(dir);
 }
 
 int main(void)

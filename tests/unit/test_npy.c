@@ -21,14 +21,6 @@ static void temp_path(char *buf, size_t len)
     close(fd);
 }
 
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* Assemble preamble + header + data. version 1 uses a 2-byte header length, 2 and 3 four. */
 static size_t build_npy(unsigned char *buf, size_t cap, int major, const char *hdr, size_t hlen,
                         const void *data, size_t dlen)
@@ -57,7 +49,7 @@ static tt_status load_built(int major, const char *hdr, const void *data, size_t
     unsigned char buf[4096];
     size_t n = build_npy(buf, sizeof buf, major, hdr, strlen(hdr), data, dlen);
     temp_path(path, plen);
-    write_bytes(path, buf, n);
+    tt_test_write_file(path, buf, n);
     tt_tensor *t = NULL;
     tt_status s = tt_npy_load(path, &t);
     if (s != TT_OK) assert_null(t);
@@ -264,36 +256,36 @@ static void reject_bad_preamble(void **state)
     char path[64];
     /* Bad magic. */
     temp_path(path, sizeof path);
-    write_bytes(path, "\x93NUMPX\x01\x00\x10\x00{}", 12);
+    tt_test_write_file(path, "\x93NUMPX\x01\x00\x10\x00{}", 12);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), path));
     assert_non_null(strstr(tt_last_error(), "magic"));
     /* A text file. */
-    write_bytes(path, "hello, world\n", 13);
+    tt_test_write_file(path, "hello, world\n", 13);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), "magic"));
     /* Empty file, and magic with nothing after it. */
-    write_bytes(path, "", 0);
+    tt_test_write_file(path, "", 0);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
-    write_bytes(path, "\x93NUMPY\x01", 7);
+    tt_test_write_file(path, "\x93NUMPY\x01", 7);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), "truncated"));
-    write_bytes(path, "\x93NUMPY\x02\x00\x10\x00", 10);
+    tt_test_write_file(path, "\x93NUMPY\x02\x00\x10\x00", 10);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), "truncated"));
     /* Version 4.0 and 1.1 do not exist (yet). */
-    write_bytes(path, "\x93NUMPY\x04\x00\x02\x00{}", 12);
+    tt_test_write_file(path, "\x93NUMPY\x04\x00\x02\x00{}", 12);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_UNSUPPORTED);
     assert_non_null(strstr(tt_last_error(), "version 4.0"));
     assert_non_null(strstr(tt_last_error(), path));
-    write_bytes(path, "\x93NUMPY\x01\x01\x02\x00{}", 12);
+    tt_test_write_file(path, "\x93NUMPY\x01\x01\x02\x00{}", 12);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_UNSUPPORTED);
     /* Header length past the end of the file (v1 and a 4 GB v2 length). */
-    write_bytes(path, "\x93NUMPY\x01\x00\x00\x01{'descr'", 17);
+    tt_test_write_file(path, "\x93NUMPY\x01\x00\x00\x01{'descr'", 17);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), "past the end"));
     assert_non_null(strstr(tt_last_error(), path));
-    write_bytes(path, "\x93NUMPY\x02\x00\xff\xff\xff\xff{}", 14);
+    tt_test_write_file(path, "\x93NUMPY\x02\x00\xff\xff\xff\xff{}", 14);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), "past the end"));
     unlink(path);
@@ -416,7 +408,7 @@ static void reject_garbage_headers(void **state)
     size_t n = build_npy(buf, sizeof buf, 1, nul_hdr, sizeof nul_hdr - 1, f2, sizeof f2);
     char path[64];
     temp_path(path, sizeof path);
-    write_bytes(path, buf, n);
+    tt_test_write_file(path, buf, n);
     assert_int_equal(tt_npy_load(path, &(tt_tensor *){NULL}), TT_ERR_FORMAT);
     assert_non_null(strstr(tt_last_error(), "NUL"));
     assert_non_null(strstr(tt_last_error(), path));
@@ -437,8 +429,7 @@ static void save_errors(void **state)
     /* Rename over a directory fails after the temporary was written: the target is untouched
      * and the temporary is removed. */
     char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/tt_npy_dir_XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(tt_test_tmpdir_make("tt_npy_dir", dir, sizeof dir));
     char sub[96], tmp[112];
     snprintf(sub, sizeof sub, "%s/sub", dir);
     assert_int_equal(mkdir(sub, 0700), 0);
@@ -446,8 +437,7 @@ static void save_errors(void **state)
     assert_int_equal(tt_npy_save(sub, t), TT_ERR_IO);
     assert_non_null(strstr(tt_last_error(), "rename"));
     assert_int_not_equal(access(tmp, F_OK), 0);
-    rmdir(sub);
-    rmdir(dir);
+    tt_test_tmpdir_remove(dir);
     /* A symbolic (negative) dimension cannot be saved. */
     t->shape.dims[0] = TT_DIM_BATCH;
     assert_int_equal(tt_npy_save("/tmp/tt_npy_sym.npy", t), TT_ERR_SHAPE);
@@ -488,7 +478,7 @@ static void fuzz_never_crashes(void **state)
                           : (unsigned char)tt_rng_u32(&rng);
         }
         if (tt_rng_below(&rng, 4) == 0) n = tt_rng_below(&rng, (uint32_t)n + 1);
-        write_bytes(path, buf, n);
+        tt_test_write_file(path, buf, n);
         tt_tensor *t = NULL;
         tt_status s = tt_npy_load(path, &t);
         if (s == TT_OK) {

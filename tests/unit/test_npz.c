@@ -7,7 +7,6 @@
  * Every comparison of loaded values is exact: the archive stores the tensor's bytes, and the
  * only conversion ('<f8' -> float32) is one correctly rounded cast that the checks repeat. */
 #include "testutil.h"
-#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,38 +19,11 @@
 
 static char tmpdir[64];
 
+/* The group's directory, removed with all below it by tt_test_tmpdir_teardown. */
 static int make_tmpdir(void **state)
 {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tt_npz_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-/* Remove what the tests left (a directory or two deep at most). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int drop_tmpdir(void **state)
-{
-    (void)state;
-    remove_tree(tmpdir);
-    return 0;
+    *state = tt_test_tmpdir_make("tt_npz", tmpdir, sizeof tmpdir);
+    return *state ? 0 : -1;
 }
 
 /* A path in the test's temporary directory; slot 0..7 can be alive at once. */
@@ -68,31 +40,6 @@ static const char *fixture(const char *name)
     char rel[256];
     snprintf(rel, sizeof rel, "npz/%s", name);
     return tt_test_fixture(rel, fxbuf, sizeof fxbuf);
-}
-
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* The whole file (malloc'd; *n its size). */
-static unsigned char *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long len = ftell(f);
-    assert_true(len >= 0);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)len + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return buf;
 }
 
 static bool exists(const char *path)
@@ -208,7 +155,7 @@ static void round_trip(bool compressed)
     const char *again = tmp(2, "rt_again.npz");
     TT_ASSERT_OK(tt_npz_save(again, n, names, (const tt_tensor *const *)ts, compressed));
     size_t la, lb;
-    unsigned char *a = read_all(path, &la), *b = read_all(again, &lb);
+    unsigned char *a = tt_test_read_file(path, &la), *b = tt_test_read_file(again, &lb);
     assert_int_equal(la, lb);
     assert_memory_equal(a, b, la);
     /* Stored: the first member's .npy bytes follow its 30-byte local header and name as they
@@ -348,12 +295,12 @@ static void reject_not_an_archive(void **state)
     assert_null(z);
     EXPECT_FAIL(tt_npz_open(tmpdir, &z), TT_ERR_IO, tmpdir, "regular");
     const char *p = tmp(0, "text.npz");
-    write_bytes(p, "hello, world\n", 13);
+    tt_test_write_file(p, "hello, world\n", 13);
     EXPECT_FAIL(tt_npz_open(p, &z), TT_ERR_FORMAT, p, "not a zip");
-    write_bytes(p, "", 0);
+    tt_test_write_file(p, "", 0);
     EXPECT_FAIL(tt_npz_open(p, &z), TT_ERR_FORMAT, p, "empty");
     /* A lone .npy is not an archive either. */
-    write_bytes(p, "\x93NUMPY\x01\x00\x02\x00{}", 12);
+    tt_test_write_file(p, "\x93NUMPY\x01\x00\x02\x00{}", 12);
     EXPECT_FAIL(tt_npz_open(p, &z), TT_ERR_FORMAT, p, "not a zip");
     unlink(p);
     EXPECT_FAIL(tt_npz_open(NULL, &z), TT_ERR_INVALID_ARG, NULL, NULL);
@@ -379,9 +326,9 @@ static void reject_every_truncation(void **state)
     for (int c = 0; c < 2; c++) {
         TT_ASSERT_OK(tt_npz_save(src, 2, names, ts, c == 1));
         size_t n;
-        unsigned char *buf = read_all(src, &n);
+        unsigned char *buf = tt_test_read_file(src, &n);
         for (size_t len = 0; len < n; len++) {
-            write_bytes(cut, buf, len);
+            tt_test_write_file(cut, buf, len);
             tt_npz *z = NULL;
             tt_status s = tt_npz_open(cut, &z);
             if (s != TT_OK && strstr(tt_last_error(), cut)) continue;
@@ -473,7 +420,7 @@ static void fuzz_never_crashes(void **state)
     const char *path = tmp(0, "fuzz.npz");
     for (int c = 0; c < 2; c++) {
         TT_ASSERT_OK(tt_npz_save(path, 2, names, ts, c == 1));
-        base[c] = read_all(path, &blen[c]);
+        base[c] = tt_test_read_file(path, &blen[c]);
     }
     unsigned char *buf = malloc(blen[0] > blen[1] ? blen[0] : blen[1]);
     assert_non_null(buf);
@@ -492,7 +439,7 @@ static void fuzz_never_crashes(void **state)
                                             : (unsigned char)tt_rng_u32(&rng);
         }
         if (tt_rng_below(&rng, 8) == 0) n = tt_rng_below(&rng, (uint32_t)n + 1);
-        write_bytes(path, buf, n);
+        tt_test_write_file(path, buf, n);
         tt_npz *z = NULL;
         if (tt_npz_open(path, &z) != TT_OK) {
             assert_null(z);
@@ -537,7 +484,7 @@ static void save_argument_errors(void **state)
     const tt_tensor *ts[3] = {t, t, t};
     const char *path = tmp(0, "args.npz");
     /* An existing file must survive every refused save. */
-    write_bytes(path, "old contents", 12);
+    tt_test_write_file(path, "old contents", 12);
     EXPECT_FAIL(tt_npz_save(path, 0, (const char *[]){"a"}, ts, false), TT_ERR_INVALID_ARG, path,
                 "1 to");
     EXPECT_FAIL(tt_npz_save(path, 2, (const char *[]){"a", "a"}, ts, false), TT_ERR_INVALID_ARG,
@@ -567,7 +514,7 @@ static void save_argument_errors(void **state)
                 "array 'ok'");
     t->shape.dims[0] = 4;
     size_t n;
-    unsigned char *after = read_all(path, &n);
+    unsigned char *after = tt_test_read_file(path, &n);
     assert_int_equal(n, 12);
     assert_memory_equal(after, "old contents", 12);
     free(after);
@@ -596,7 +543,7 @@ static void failed_save_leaves_existing_file(void **state)
     const char *names[1] = {"w"};
     TT_ASSERT_OK(tt_npz_save(path, 1, names, (const tt_tensor *const *)&small, false));
     size_t n0;
-    unsigned char *before = read_all(path, &n0);
+    unsigned char *before = tt_test_read_file(path, &n0);
 
     struct rlimit old;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -608,7 +555,7 @@ static void failed_save_leaves_existing_file(void **state)
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
         expect_fail(s, TT_ERR_IO, path, NULL, "save over the size limit");
         size_t n1;
-        unsigned char *after = read_all(path, &n1);
+        unsigned char *after = tt_test_read_file(path, &n1);
         assert_int_equal(n1, n0);
         assert_memory_equal(after, before, n0);
         free(after);
@@ -715,5 +662,5 @@ int main(void)
         cmocka_unit_test(failed_save_leaves_existing_file),
         cmocka_unit_test(dataset_npz),
     };
-    return cmocka_run_group_tests(tests, make_tmpdir, drop_tmpdir);
+    return cmocka_run_group_tests(tests, make_tmpdir, tt_test_tmpdir_teardown);
 }

@@ -2,7 +2,6 @@
  * for structure (op order, names, dtypes, axes, graph I/O, opset/IR, metadata), exact
  * quantised values against the numerics module, determinism, and clean refusals. Numerics in
  * ONNX Runtime are checked by the Python tests (tests/onnx). */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,54 +17,19 @@
 /* Folded BN (not the default) unless a test says otherwise: the QDQ checks below read the
  * folded layer's parameters straight from the graph. */
 #define BASE_YAML "name: tnet\n" TT_TEST_CNN_YAML
-#define CNN_YAML BASE_YAML "qat: {bn_fold: fold}\n"
+#define CNN_YAML  BASE_YAML "qat: {bn_fold: fold}\n"
 
 #define SIMULATE_YAML BASE_YAML "qat: {bn_fold: simulate}\n"
 
-/* Every other layer kind the configs offer. */
-#define OPS_YAML                                                                                   \
-    "name: tops\n"                                                                                 \
-    "data: {kind: synthetic, samples: 64}\n"                                                       \
-    "model:\n"                                                                                     \
-    "  input: [1, 8, 8]\n"                                                                         \
-    "  layers:\n"                                                                                  \
-    "    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1}\n"                               \
-    "    - {type: relu6}\n"                                                                        \
-    "    - {type: residual, out_channels: 4}\n"                                                    \
-    "    - {type: avgpool, kernel: 2}\n"                                                           \
-    "    - {type: global_avgpool}\n"                                                               \
-    "    - {type: flatten}\n"                                                                      \
-    "    - {type: linear, out_features: 6}\n"                                                      \
-    "    - {type: leaky_relu, alpha: 0.1}\n"                                                       \
-    "    - {type: linear, out_features: 6}\n"                                                      \
-    "    - {type: sigmoid}\n"                                                                      \
-    "    - {type: linear, out_features: 3}\n"                                                      \
-    "    - {type: tanh}\n"
+#define OPS_YAML "name: tops\n" TT_TEST_OPS_YAML
 
 static char tmpdir[64];
 
+/* The group's directory, removed with all below it by tt_test_tmpdir_teardown. */
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tt_onnx_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d) return 0;
-    struct dirent *de;
-    char p[512];
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-        if (unlink(p) != 0) rmdir(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-    return 0;
+    *state = tt_test_tmpdir_make("tt_onnx", tmpdir, sizeof tmpdir);
+    return *state ? 0 : -1;
 }
 
 static const char *tmp_path(const char *file, char *buf)
@@ -80,81 +44,12 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* ---- models ----------------------------------------------------------------------------- */
-
-typedef struct model {
-    tt_config *cfg;
-    tt_graph *g; /* the fp32 model */
-    int in, out;
-    tt_graph *q; /* its QAT twin (when made) */
-    int qin, qout;
-} model;
-
-static void model_build(model *m, const char *yaml)
-{
-    memset(m, 0, sizeof *m);
-    TT_ASSERT_OK(tt_config_parse(yaml, strlen(yaml), "m.yaml", &m->cfg));
-    TT_ASSERT_OK(tt_graph_create(&m->g));
-    tt_rng rng;
-    tt_rng_seed(&rng, 11, 0);
-    TT_ASSERT_OK(tt_model_build(m->cfg, m->g, &rng, &m->in, &m->out));
-    /* BN statistics away from their 0/1 defaults, so folding has something to fold. */
-    for (int v = 0; v < m->g->n_values; v++) {
-        tt_value *val = &m->g->values[v];
-        if (val->kind != TT_VALUE_PARAM || !strstr(val->name, "bn")) continue;
-        bool var = strstr(val->name, "running_var") != NULL;
-        tt_test_fill_uniform(tt_graph_param_data(m->g, v), tt_shape_numel(&val->shape),
-                             var ? 0.5f : -0.5f, var ? 2.0f : 0.5f, &rng);
-    }
-}
-
-/* The QAT twin, calibrated by one training forward with the observers on (what the QAT
- * recipe's calibration does), so every scale and zero point is a real one. */
-static void model_qat(model *m)
-{
-    TT_ASSERT_OK(tt_qat_prepare(m->g, m->in, m->out, &m->cfg->qat, &m->q, &m->qin, &m->qout, NULL));
-    const tt_shape *is = &m->q->values[m->qin].shape;
-    int64_t batch = 8, per = 1;
-    for (int d = 1; d < is->ndim; d++) per *= is->dims[d];
-    float *x = malloc((size_t)(batch * per) * sizeof *x);
-    tt_rng rng;
-    tt_rng_seed(&rng, 5, 0);
-    tt_test_fill_uniform(x, batch * per, -1.0f, 2.0f, &rng);
-    tt_exec *e;
-    TT_ASSERT_OK(tt_exec_create(m->q, batch, &e));
-    TT_ASSERT_OK(tt_exec_set_input(e, m->qin, x, batch));
-    TT_ASSERT_OK(tt_exec_forward(e, batch, true));
-    tt_exec_free(e);
-    free(x);
-}
-
-static void model_free(model *m)
-{
-    tt_graph_free(m->q);
-    tt_graph_free(m->g);
-    tt_config_free(m->cfg);
-}
-
 /* ---- reading the file back ------------------------------------------------------------- */
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 static Onnx__ModelProto *load(const char *path)
 {
     size_t len;
-    uint8_t *buf = read_all(path, &len);
+    uint8_t *buf = tt_test_read_file(path, &len);
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
     free(buf);
     assert_non_null(m);
@@ -306,7 +201,7 @@ static const float *param_of(const tt_graph *g, const char *name)
 static bool files_equal(const char *a, const char *b)
 {
     size_t la, lb;
-    uint8_t *x = read_all(a, &la), *y = read_all(b, &lb);
+    uint8_t *x = tt_test_read_file(a, &la), *y = tt_test_read_file(b, &lb);
     bool eq = la == lb && memcmp(x, y, la) == 0;
     free(x);
     free(y);
@@ -318,8 +213,8 @@ static bool files_equal(const char *a, const char *b)
 static void test_fp32_structure(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, CNN_YAML);
+    tt_test_model m;
+    tt_test_model_build(&m, CNN_YAML);
     char path[256];
     tt_onnx_export_opts o = {.format = TT_ONNX_FP32, .config_sha256 = "abc123"};
     TT_ASSERT_OK(tt_onnx_export(m.g, m.in, m.out, &o, tmp_path("f.onnx", path)));
@@ -381,7 +276,7 @@ static void test_fp32_structure(void **state)
     /* conv1.weight, conv2.weight and .bias, 2 x 4 BN parameters, fc1.weight and .bias */
     assert_int_equal(x->graph->n_initializer, 13);
     unload(x);
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 /* The trainer's graph carries a loss and its "target" input after the model output: export
@@ -389,8 +284,8 @@ static void test_fp32_structure(void **state)
 static void test_loss_and_target_dropped(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, CNN_YAML);
+    tt_test_model m;
+    tt_test_model_build(&m, CNN_YAML);
     int64_t d = TT_DIM_BATCH;
     int target, loss, ins[2];
     TT_ASSERT_OK(tt_graph_add_input(m.g, "target", TT_I32, 1, &d, &target));
@@ -411,7 +306,7 @@ static void test_loss_and_target_dropped(void **state)
     assert_non_null(strstr(tt_last_error(), "'loss' (SoftmaxCrossEntropy)"));
     assert_non_null(strstr(tt_last_error(), "no ONNX mapping"));
     assert_false(exists(path));
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 /* ---- QDQ ---------------------------------------------------------------------------------- */
@@ -500,9 +395,9 @@ static void check_bias(const Onnx__ModelProto *x, const tt_graph *g, const char 
 static void test_qdq_structure(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, CNN_YAML);
-    model_qat(&m);
+    tt_test_model m;
+    tt_test_model_build(&m, CNN_YAML);
+    tt_test_model_qat(&m);
     char path[256];
     tt_onnx_export_opts o = {.format = TT_ONNX_QDQ};
     TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, &o, tmp_path("q.onnx", path)));
@@ -589,7 +484,7 @@ static void test_qdq_structure(void **state)
     assert_ops(x, fops, 7);
     assert_true(f32_at(init_named(x, "conv2.bias"), 3) == param_of(m.q, "conv2.bias")[3]);
     unload(x);
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 /* bn_fold: simulate: Conv(x, FQ(BnFoldWeight(W))) -> BnUnfold -> BN is written as one Conv
@@ -597,9 +492,9 @@ static void test_qdq_structure(void **state)
 static void test_qdq_simulate_folds_bn(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, SIMULATE_YAML);
-    model_qat(&m);
+    tt_test_model m;
+    tt_test_model_build(&m, SIMULATE_YAML);
+    tt_test_model_qat(&m);
     char path[256];
     TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, tmp_path("s.onnx", path)));
     Onnx__ModelProto *x = load(path);
@@ -638,7 +533,7 @@ static void test_qdq_simulate_folds_bn(void **state)
     for (int i = 0; i < 72; i++) assert_true(f32_at(tw, (size_t)i) == wf[i]);
     for (int c = 0; c < 4; c++) assert_true(f32_at(tb, (size_t)c) == bf[c]);
     unload(x);
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 /* Everything else the configs offer: Clip (opset 13: bounds as inputs), LeakyRelu, Sigmoid,
@@ -646,9 +541,9 @@ static void test_qdq_simulate_folds_bn(void **state)
 static void test_other_ops(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, OPS_YAML);
-    model_qat(&m);
+    tt_test_model m;
+    tt_test_model_build(&m, OPS_YAML);
+    tt_test_model_qat(&m);
     char path[256];
     TT_ASSERT_OK(tt_onnx_export(m.g, m.in, m.out, NULL, tmp_path("o.onnx", path)));
     Onnx__ModelProto *x = load(path);
@@ -683,7 +578,7 @@ static void test_other_ops(void **state)
             assert_string_equal(node_writing(x, n->input[j])->op_type, "DequantizeLinear");
     }
     unload(x);
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 /* ---- files, options, determinism ----------------------------------------------------------- */
@@ -691,9 +586,9 @@ static void test_other_ops(void **state)
 static void test_deterministic_and_opsets(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, CNN_YAML);
-    model_qat(&m);
+    tt_test_model m;
+    tt_test_model_build(&m, CNN_YAML);
+    tt_test_model_qat(&m);
     char a[256], b[256];
     TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, tmp_path("d1.onnx", a)));
     TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, tmp_path("d2.onnx", b)));
@@ -724,7 +619,7 @@ static void test_deterministic_and_opsets(void **state)
     assert_int_equal(tt_onnx_export(m.g, m.in, m.out, &o, a), TT_ERR_INVALID_ARG);
     assert_non_null(strstr(tt_last_error(), "no FakeQuant nodes"));
     assert_false(exists(a));
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 /* Conv -> BnUnfold as the output, with no BatchNormalization after it: no ONNX form. */
@@ -761,8 +656,8 @@ static void test_unmapped_op(void **state)
 static void test_unwritable_output(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, CNN_YAML);
+    tt_test_model m;
+    tt_test_model_build(&m, CNN_YAML);
     char path[256], dir[256];
     tmp_path("no/such/dir/m.onnx", path);
     assert_int_equal(tt_onnx_export(m.g, m.in, m.out, NULL, path), TT_ERR_IO);
@@ -774,7 +669,7 @@ static void test_unwritable_output(void **state)
     assert_non_null(strstr(tt_last_error(), dir));
     strcat(dir, ".tmp");
     assert_false(exists(dir));
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
@@ -791,9 +686,9 @@ static void save_ckpt(const char *path, const tt_graph *g, const char *yaml, boo
 static void test_checkpoint_export(void **state)
 {
     (void)state;
-    model m;
-    model_build(&m, CNN_YAML);
-    model_qat(&m);
+    tt_test_model m;
+    tt_test_model_build(&m, CNN_YAML);
+    tt_test_model_qat(&m);
     char ck[256], qck[256], out[256], ref[256], sha[65];
     save_ckpt(tmp_path("fp32.h5", ck), m.g, CNN_YAML, false);
     save_ckpt(tmp_path("qat.h5", qck), m.q, CNN_YAML, true);
@@ -829,7 +724,7 @@ static void test_checkpoint_export(void **state)
     assert_non_null(strstr(tt_last_error(), ck));
     assert_non_null(strstr(tt_last_error(), "fp32 checkpoint"));
     assert_false(exists(out));
-    model_free(&m);
+    tt_test_model_free(&m);
 }
 
 static void test_checkpoint_errors(void **state)
@@ -859,5 +754,5 @@ int main(void)
         cmocka_unit_test(test_unmapped_op),       cmocka_unit_test(test_unwritable_output),
         cmocka_unit_test(test_checkpoint_export), cmocka_unit_test(test_checkpoint_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tt_test_tmpdir_teardown);
 }

@@ -2,7 +2,6 @@
  * (fp32 and QDQ) compared with the graph they came from, fixtures from
  * scripts/gen_import_fixtures.py compared with ONNX Runtime's outputs, and one test per refusal,
  * each checking its own message. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,55 +16,15 @@
 
 #define CNN_YAML "name: tnet\n" TT_TEST_CNN_YAML "qat: {bn_fold: fold}\n"
 
-/* The other layer kinds the configs offer (as in test_onnx_export.c). */
-#define OPS_YAML                                                                                   \
-    "name: tops\n"                                                                                 \
-    "data: {kind: synthetic, samples: 64}\n"                                                       \
-    "model:\n"                                                                                     \
-    "  input: [1, 8, 8]\n"                                                                         \
-    "  layers:\n"                                                                                  \
-    "    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1}\n"                               \
-    "    - {type: relu6}\n"                                                                        \
-    "    - {type: residual, out_channels: 4}\n"                                                    \
-    "    - {type: avgpool, kernel: 2}\n"                                                           \
-    "    - {type: global_avgpool}\n"                                                               \
-    "    - {type: flatten}\n"                                                                      \
-    "    - {type: linear, out_features: 6}\n"                                                      \
-    "    - {type: leaky_relu, alpha: 0.1}\n"                                                       \
-    "    - {type: linear, out_features: 6}\n"                                                      \
-    "    - {type: sigmoid}\n"                                                                      \
-    "    - {type: linear, out_features: 3}\n"                                                      \
-    "    - {type: tanh}\n"
+#define OPS_YAML "name: tops\n" TT_TEST_OPS_YAML
 
 static char tmpdir[64];
 
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *de;
-    char p[512];
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        if (unlink(p) != 0) rm_tree(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
+/* The group's directory, removed with all below it by tt_test_tmpdir_teardown. */
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tt_import_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rm_tree(tmpdir);
-    return 0;
+    *state = tt_test_tmpdir_make("tt_import", tmpdir, sizeof tmpdir);
+    return *state ? 0 : -1;
 }
 
 static const char *tmp_path(const char *file, char *buf)
@@ -79,28 +38,6 @@ static const char *fixture(const char *name, const char *ext, char *buf)
     char rel[256];
     snprintf(rel, sizeof rel, "onnx_import/%s%s", name, ext);
     return tt_test_fixture(rel, buf, 512);
-}
-
-static uint8_t *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void write_bytes(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    fclose(f);
 }
 
 /* Some IR ops are written in parallel with the import; until they land their infer says so,
@@ -175,48 +112,6 @@ static float *random_input(int64_t n, uint64_t seed)
 
 /* ---- round trips through tinytrain's export ------------------------------------------------ */
 
-typedef struct built {
-    tt_config *cfg;
-    tt_graph *g, *q;
-    int in, out, qin, qout;
-} built;
-
-static void build(built *b, const char *yaml, bool qat)
-{
-    memset(b, 0, sizeof *b);
-    TT_ASSERT_OK(tt_config_parse(yaml, strlen(yaml), "m.yaml", &b->cfg));
-    TT_ASSERT_OK(tt_graph_create(&b->g));
-    tt_rng rng;
-    tt_rng_seed(&rng, 11, 0);
-    TT_ASSERT_OK(tt_model_build(b->cfg, b->g, &rng, &b->in, &b->out));
-    /* BN statistics away from 0/1, so a dropped or misread BN input shows. */
-    for (int v = 0; v < b->g->n_values; v++) {
-        tt_value *val = &b->g->values[v];
-        if (val->kind != TT_VALUE_PARAM || !strstr(val->name, "bn")) continue;
-        bool var = strstr(val->name, "running_var") != NULL;
-        tt_test_fill_uniform(tt_graph_param_data(b->g, v), tt_shape_numel(&val->shape),
-                             var ? 0.5f : -0.5f, var ? 2.0f : 0.5f, &rng);
-    }
-    if (!qat) return;
-    /* The QAT twin, calibrated by one training forward with observers on. */
-    TT_ASSERT_OK(tt_qat_prepare(b->g, b->in, b->out, &b->cfg->qat, &b->q, &b->qin, &b->qout, NULL));
-    int64_t n = 8, k = per_sample(&b->q->values[b->qin].shape);
-    float *x = random_input(n * k, 5);
-    tt_exec *e;
-    TT_ASSERT_OK(tt_exec_create(b->q, n, &e));
-    TT_ASSERT_OK(tt_exec_set_input(e, b->qin, x, n));
-    TT_ASSERT_OK(tt_exec_forward(e, n, true));
-    tt_exec_free(e);
-    free(x);
-}
-
-static void built_free(built *b)
-{
-    tt_graph_free(b->q);
-    tt_graph_free(b->g);
-    tt_config_free(b->cfg);
-}
-
 /* With TT_FUZZ_CORPUS_OUT set, tinytrain's own exports join the fuzzer's seed corpus
  * (docs/import.md, "Fuzzing"), named by a hash of their bytes so a model exported twice is one
  * file. */
@@ -226,12 +121,12 @@ static void save_for_corpus(const char *path, tt_onnx_format fmt)
     if (!dir) return;
     char dst[600];
     size_t len;
-    uint8_t *buf = read_bytes(path, &len);
+    uint8_t *buf = tt_test_read_file(path, &len);
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++) h = (h ^ buf[i]) * 16777619u;
     snprintf(dst, sizeof dst, "%s/tinytrain_%s_%08x.onnx", dir, fmt == TT_ONNX_QDQ ? "qdq" : "fp32",
              (unsigned)h);
-    write_bytes(dst, buf, len);
+    tt_test_write_file(dst, buf, len);
     free(buf);
 }
 
@@ -281,8 +176,8 @@ static int count_op(const tt_graph *g, tt_op_type op)
 static void test_roundtrip_cnn_fp32(void **state)
 {
     (void)state;
-    built b;
-    build(&b, CNN_YAML, false);
+    tt_test_model b;
+    tt_test_model_build(&b, CNN_YAML);
     tt_model *m;
     double err = roundtrip(b.g, b.in, b.out, TT_ONNX_FP32, &m);
     /* The same ops on the same parameters in the same order: 1e-6 of the output's scale
@@ -304,14 +199,14 @@ static void test_roundtrip_cnn_fp32(void **state)
     assert_float_equal(tt_node_attr_float(&g->nodes[1], "momentum", 0), 0.1f, 1e-6);
     assert_int_equal(g->values[m->output_id].shape.dims[1], 5);
     tt_model_free(m);
-    built_free(&b);
+    tt_test_model_free(&b);
 }
 
 static void test_roundtrip_ops_fp32(void **state)
 {
     (void)state;
-    built b;
-    build(&b, OPS_YAML, false);
+    tt_test_model b;
+    tt_test_model_build(&b, OPS_YAML);
     tt_model *m;
     /* Same ops, same parameters: 1e-6 of the output's scale. */
     assert_true(roundtrip(b.g, b.in, b.out, TT_ONNX_FP32, &m) <= 1e-6);
@@ -325,15 +220,15 @@ static void test_roundtrip_ops_fp32(void **state)
     for (int v = 0; v < m->graph->n_values; v++)
         assert_null(strstr(m->graph->values[v].name, "relu6_1_m"));
     tt_model_free(m);
-    built_free(&b);
+    tt_test_model_free(&b);
 }
 
 /* An imported fp32 model is a QAT warm start: the prepare pass takes its graph. */
 static void test_imported_model_prepares_for_qat(void **state)
 {
     (void)state;
-    built b;
-    build(&b, CNN_YAML, false);
+    tt_test_model b;
+    tt_test_model_build(&b, CNN_YAML);
     tt_model *m;
     assert_true(roundtrip(b.g, b.in, b.out, TT_ONNX_FP32, &m) <= 1e-6);
     tt_graph *q = NULL;
@@ -345,7 +240,7 @@ static void test_imported_model_prepares_for_qat(void **state)
     assert_int_equal(sum.folded_bn, 2);
     tt_graph_free(q);
     tt_model_free(m);
-    built_free(&b);
+    tt_test_model_free(&b);
 }
 
 /* The DequantizeLinear producing the output: its scale is one output quantisation step. */
@@ -360,12 +255,13 @@ static float output_step(const tt_model *m)
 static void test_roundtrip_qdq(void **state)
 {
     (void)state;
-    built b;
-    build(&b, CNN_YAML, true);
+    tt_test_model b;
+    tt_test_model_build(&b, CNN_YAML);
+    tt_test_model_qat(&b);
     tt_model *m = NULL;
     /* roundtrip's own relative error is not the bound here: see below. */
     if (roundtrip(b.q, b.qin, b.qout, TT_ONNX_QDQ, &m) < 0) {
-        built_free(&b);
+        tt_test_model_free(&b);
         skip();
     }
     /* The fake-quant graph and QuantizeLinear/DequantizeLinear compute the same rounding
@@ -382,7 +278,7 @@ static void test_roundtrip_qdq(void **state)
     free(ya);
     free(yb);
     tt_model_free(m);
-    built_free(&b);
+    tt_test_model_free(&b);
 }
 
 /* ---- fixtures vs ONNX Runtime ---------------------------------------------------------------- */
@@ -595,18 +491,18 @@ static void test_bad_bytes(void **state)
 {
     (void)state;
     char p[512], src[512];
-    write_bytes(tmp_path("empty.onnx", p), "", 0);
+    tt_test_write_file(tmp_path("empty.onnx", p), "", 0);
     expect_refusal(p, TT_ERR_FORMAT, "empty file");
     /* Truncated: half of a valid model. */
     size_t len;
-    uint8_t *buf = read_bytes(fixture("typed_fields", ".onnx", src), &len);
-    write_bytes(tmp_path("trunc.onnx", p), buf, len / 2);
+    uint8_t *buf = tt_test_read_file(fixture("typed_fields", ".onnx", src), &len);
+    tt_test_write_file(tmp_path("trunc.onnx", p), buf, len / 2);
     expect_refusal(p, TT_ERR_FORMAT, "protobuf does not parse");
     free(buf);
     /* Not protobuf at all: a PNG signature and noise. */
     uint8_t junk[256] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     for (int i = 8; i < 256; i++) junk[i] = (uint8_t)(i * 37 + 11);
-    write_bytes(tmp_path("junk.onnx", p), junk, sizeof junk);
+    tt_test_write_file(tmp_path("junk.onnx", p), junk, sizeof junk);
     expect_refusal(p, TT_ERR_FORMAT, "not an ONNX model");
     expect_refusal(tmp_path("no_such.onnx", p), TT_ERR_IO, "cannot open");
     expect_refusal(tmpdir, TT_ERR_IO, "not a regular file");
@@ -625,7 +521,7 @@ static void test_allocation_bomb(void **state)
         *p++ = 0x00;
     }
     char path[512];
-    write_bytes(tmp_path("bomb.onnx", path), buf, (size_t)(p - buf));
+    tt_test_write_file(tmp_path("bomb.onnx", path), buf, (size_t)(p - buf));
     free(buf);
     expect_refusal(path, TT_ERR_FORMAT, "needs more memory");
 }
@@ -664,16 +560,16 @@ static void test_external_symlink(void **state)
     snprintf(model, sizeof model, "%s/m.onnx", dir);
     snprintf(link, sizeof link, "%s/escape.bin", dir);
     size_t len;
-    uint8_t *buf = read_bytes(fixture("ext_symlink", ".onnx", src), &len);
-    write_bytes(model, buf, len);
+    uint8_t *buf = tt_test_read_file(fixture("ext_symlink", ".onnx", src), &len);
+    tt_test_write_file(model, buf, len);
     free(buf);
     float four[4] = {1, 2, 3, 4};
-    write_bytes(tmp_path("outside.bin", outside), four, sizeof four);
+    tt_test_write_file(tmp_path("outside.bin", outside), four, sizeof four);
     assert_int_equal(symlink(outside, link), 0);
     expect_refusal(model, TT_ERR_FORMAT, "outside the model's directory");
     unlink(link);
     snprintf(inside, sizeof inside, "%s/real.bin", dir);
-    write_bytes(inside, four, sizeof four);
+    tt_test_write_file(inside, four, sizeof four);
     assert_int_equal(symlink("real.bin", link), 0);
     tt_model *m;
     TT_ASSERT_OK(tt_onnx_import(model, NULL, &m));
@@ -730,13 +626,13 @@ static void test_buffer_entry(void **state)
     (void)state;
     char p[512];
     size_t len;
-    uint8_t *buf = read_bytes(fixture("typed_fields", ".onnx", p), &len);
+    uint8_t *buf = tt_test_read_file(fixture("typed_fields", ".onnx", p), &len);
     tt_model *m = NULL;
     TT_ASSERT_OK(tt_onnx_import_buffer(buf, len, NULL, "mem", NULL, &m));
     assert_int_equal(m->graph->n_nodes, 6);
     tt_model_free(m);
     free(buf);
-    buf = read_bytes(fixture("mlp_external", ".onnx", p), &len);
+    buf = tt_test_read_file(fixture("mlp_external", ".onnx", p), &len);
     assert_int_equal(tt_onnx_import_buffer(buf, len, NULL, "mem", NULL, &m), TT_ERR_UNSUPPORTED);
     assert_non_null(strstr(tt_last_error(), "mem: "));
     assert_non_null(strstr(tt_last_error(), "needs the model's directory"));
@@ -775,5 +671,5 @@ int main(void)
         cmocka_unit_test(test_graph_refusals),
         cmocka_unit_test(test_buffer_entry),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tt_test_tmpdir_teardown);
 }

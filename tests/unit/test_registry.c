@@ -9,67 +9,16 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "tinytrain/registry.h"
 
 static char tmpdir[64];
 
+/* The group's directory, removed with all below it by tt_test_tmpdir_teardown. */
 static int make_tmpdir(void **state)
 {
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tt_registry_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int drop_tmpdir(void **state)
-{
-    (void)state;
-    remove_tree(tmpdir);
-    return 0;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
-static void write_file(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    *state = tt_test_tmpdir_make("tt_registry", tmpdir, sizeof tmpdir);
+    return *state ? 0 : -1;
 }
 
 static void copy_fixture(const char *name, const char *dst_name)
@@ -77,8 +26,8 @@ static void copy_fixture(const char *name, const char *dst_name)
     char src[512], dst[512];
     snprintf(dst, sizeof dst, "%s/%s", tmpdir, dst_name);
     size_t len;
-    char *data = read_file(tt_test_fixture(name, src, sizeof src), &len);
-    write_file(dst, data, len);
+    char *data = tt_test_read_file(tt_test_fixture(name, src, sizeof src), &len);
+    tt_test_write_file(dst, data, len);
     free(data);
 }
 
@@ -353,8 +302,8 @@ static void test_symlink_escape(void **state)
     snprintf(outside, sizeof outside, "%s_outside.onnx", tmpdir);
     char src[512];
     size_t len;
-    char *data = read_file(tt_test_fixture("gate/mlp.onnx", src, sizeof src), &len);
-    write_file(outside, data, len);
+    char *data = tt_test_read_file(tt_test_fixture("gate/mlp.onnx", src, sizeof src), &len);
+    tt_test_write_file(outside, data, len);
     free(data);
     snprintf(link, sizeof link, "%s/mlp.onnx", tmpdir);
     assert_int_equal(symlink(outside, link), 0);
@@ -445,7 +394,7 @@ static void test_layout_matches_python(void **state)
     char path[512];
     tt_test_fixture("gate/registry_cases/good_full.json", path, sizeof path);
     size_t len;
-    char *want = read_file(path, &len);
+    char *want = tt_test_read_file(path, &len);
     tt_registry reg;
     TT_ASSERT_OK(tt_registry_load(path, &reg));
     char *got = NULL;
@@ -489,5 +438,5 @@ int main(void)
         cmocka_unit_test(test_layout_matches_python),
         cmocka_unit_test(test_names),
     };
-    return cmocka_run_group_tests(tests, make_tmpdir, drop_tmpdir);
+    return cmocka_run_group_tests(tests, make_tmpdir, tt_test_tmpdir_teardown);
 }

@@ -1,8 +1,12 @@
 #include "testutil.h"
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "tinytrain/qat.h"
 
 void tt_test_fill_uniform(float *x, int64_t n, float lo, float hi, tt_rng *rng)
 {
@@ -100,4 +104,106 @@ const char *tt_test_fixture(const char *rel, char *buf, size_t len)
     const char *root = getenv("TT_FIXTURES");
     snprintf(buf, len, "%s/%s", root ? root : "tests/fixtures", rel);
     return buf;
+}
+
+void tt_test_model_build(tt_test_model *m, const char *yaml)
+{
+    memset(m, 0, sizeof *m);
+    TT_ASSERT_OK(tt_config_parse(yaml, strlen(yaml), "m.yaml", &m->cfg));
+    TT_ASSERT_OK(tt_graph_create(&m->g));
+    tt_rng rng;
+    tt_rng_seed(&rng, 11, 0);
+    TT_ASSERT_OK(tt_model_build(m->cfg, m->g, &rng, &m->in, &m->out));
+    for (int v = 0; v < m->g->n_values; v++) {
+        tt_value *val = &m->g->values[v];
+        if (val->kind != TT_VALUE_PARAM || !strstr(val->name, "bn")) continue;
+        bool var = strstr(val->name, "running_var") != NULL;
+        tt_test_fill_uniform(tt_graph_param_data(m->g, v), tt_shape_numel(&val->shape),
+                             var ? 0.5f : -0.5f, var ? 2.0f : 0.5f, &rng);
+    }
+}
+
+void tt_test_model_qat(tt_test_model *m)
+{
+    TT_ASSERT_OK(tt_qat_prepare(m->g, m->in, m->out, &m->cfg->qat, &m->q, &m->qin, &m->qout, NULL));
+    const tt_shape *is = &m->q->values[m->qin].shape;
+    int64_t batch = 8, per = 1;
+    for (int d = 1; d < is->ndim; d++) per *= is->dims[d];
+    float *x = malloc((size_t)(batch * per) * sizeof *x);
+    assert_non_null(x);
+    tt_rng rng;
+    tt_rng_seed(&rng, 5, 0);
+    tt_test_fill_uniform(x, batch * per, -1.0f, 2.0f, &rng);
+    tt_exec *e;
+    TT_ASSERT_OK(tt_exec_create(m->q, batch, &e));
+    TT_ASSERT_OK(tt_exec_set_input(e, m->qin, x, batch));
+    TT_ASSERT_OK(tt_exec_forward(e, batch, true));
+    tt_exec_free(e);
+    free(x);
+}
+
+void tt_test_model_free(tt_test_model *m)
+{
+    tt_graph_free(m->q);
+    tt_graph_free(m->g);
+    tt_config_free(m->cfg);
+}
+
+char *tt_test_tmpdir_make(const char *prefix, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "/tmp/%s_XXXXXX", prefix);
+    if (n < 0 || (size_t)n >= len) return NULL;
+    return mkdtemp(buf);
+}
+
+void tt_test_tmpdir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            tt_test_tmpdir_remove(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+int tt_test_tmpdir_teardown(void **state)
+{
+    if (*state) tt_test_tmpdir_remove(*state);
+    return 0;
+}
+
+void *tt_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) print_error("%s: cannot open\n", path);
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = '\0';
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+void tt_test_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) print_error("%s: cannot create\n", path);
+    assert_non_null(f);
+    if (len) assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
 }
