@@ -6,16 +6,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include "autograd/internal.h"
+#include "data/provenance.h"
 #include "runtime/ptq_internal.h"
 #include "runtime/registry_internal.h"
 #include "tinytrain/tinytrain.h"
-
-#ifndef TT_GIT_REVISION
-#define TT_GIT_REVISION "unknown"
-#endif
 
 static void add_num(cJSON *o, const char *k, double v)
 {
@@ -95,14 +91,7 @@ static cJSON *points_json(const tt_ptq_result *r)
 
 static cJSON *provenance_json(const char *report, const tt_ptq_result *r, const tt_ptq_run *run)
 {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "tool", "tinytrain");
-    cJSON_AddStringToObject(p, "command", "ptq");
-    cJSON_AddStringToObject(p, "version", tt_version());
-    cJSON_AddStringToObject(p, "git_revision", TT_GIT_REVISION);
-    cJSON *argv = cJSON_AddArrayToObject(p, "argv");
-    for (int i = 0; i < run->argc; i++)
-        cJSON_AddItemToArray(argv, cJSON_CreateString(run->argv[i]));
+    cJSON *p = tt_provenance_open("ptq", run->argc, run->argv);
     cJSON *in = cJSON_AddObjectToObject(p, "inputs");
     cJSON_AddItemToObject(in, "model", file_json(run->model, r->input_bytes, r->input_sha256));
     cJSON_AddItemToObject(in, "calibration",
@@ -112,18 +101,8 @@ static cJSON *provenance_json(const char *report, const tt_ptq_result *r, const 
     /* The report cannot hold its own hash. */
     cJSON_AddItemToObject(out, "report", file_json(report, -1, NULL));
     cJSON_AddStringToObject(p, "backend", "cpu");
-    struct utsname u;
-    if (uname(&u) == 0) {
-        char host[512];
-        snprintf(host, sizeof host, "%s %s %s %s", u.nodename, u.sysname, u.release, u.machine);
-        cJSON_AddStringToObject(p, "host", host);
-    }
-    cJSON_AddNumberToObject(p, "threads", tt_get_num_threads());
-    char when[32];
-    time_t now = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(p, "finished_utc", when);
-    add_num(p, "wall_time_s", run->wall_s);
+    tt_provenance_add_host(p);
+    tt_provenance_add_time(p, "finished_utc", time(NULL), run->wall_s);
     return p;
 }
 

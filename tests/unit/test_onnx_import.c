@@ -40,15 +40,6 @@ static const char *fixture(const char *name, const char *ext, char *buf)
     return tt_test_fixture(rel, buf, 512);
 }
 
-/* Some IR ops are written in parallel with the import; until they land their infer says so,
- * and the tests that need them are skipped (reported as such by cmocka), not passed. */
-static bool waiting_on_placeholder(tt_status s)
-{
-    if (s == TT_OK || !strstr(tt_last_error(), "not built yet")) return false;
-    print_message("skipped: %s\n", tt_last_error());
-    return true;
-}
-
 static void expect_refusal(const char *path, tt_status code, const char *needle)
 {
     tt_model *m = (tt_model *)1;
@@ -138,9 +129,7 @@ static double roundtrip(tt_graph *g, int in, int out, tt_onnx_format fmt, tt_mod
     TT_ASSERT_OK(tt_onnx_export(g, in, out, &o, tmp_path("rt.onnx", path)));
     save_for_corpus(path, fmt);
     tt_model *m = NULL;
-    tt_status s = tt_onnx_import(path, NULL, &m);
-    if (waiting_on_placeholder(s)) return -1;
-    TT_ASSERT_OK(s);
+    TT_ASSERT_OK(tt_onnx_import(path, NULL, &m));
     const tt_value *vin = &m->graph->values[m->input_id];
     assert_int_equal(vin->shape.ndim, g->values[in].shape.ndim);
     assert_int_equal(vin->shape.dims[0], TT_DIM_BATCH);
@@ -260,10 +249,7 @@ static void test_roundtrip_qdq(void **state)
     tt_test_model_qat(&b);
     tt_model *m = NULL;
     /* roundtrip's own relative error is not the bound here: see below. */
-    if (roundtrip(b.q, b.qin, b.qout, TT_ONNX_QDQ, &m) < 0) {
-        tt_test_model_free(&b);
-        skip();
-    }
+    roundtrip(b.q, b.qin, b.qout, TT_ONNX_QDQ, &m);
     /* The fake-quant graph and QuantizeLinear/DequantizeLinear compute the same rounding
      * (tinytrain/quant.h); a float difference in a bias or a rounding tie can flip one
      * quantised value, so the bound is one output step (relative to the output's scale). */
@@ -284,15 +270,12 @@ static void test_roundtrip_qdq(void **state)
 /* ---- fixtures vs ONNX Runtime ---------------------------------------------------------------- */
 
 /* Import <name>.onnx, run it on <name>.x.npy, compare with ORT's <name>.y.npy: within tol of
- * the output's scale, or, when step > 0, every element within step. Returns the model (NULL
- * when skipped). */
+ * the output's scale, or, when step > 0, every element within step. Returns the model. */
 static tt_model *check_vs_ort_q(const char *name, double tol, float step)
 {
     char p[512];
     tt_model *m = NULL;
-    tt_status s = tt_onnx_import(fixture(name, ".onnx", p), NULL, &m);
-    if (waiting_on_placeholder(s)) return NULL;
-    TT_ASSERT_OK(s);
+    TT_ASSERT_OK(tt_onnx_import(fixture(name, ".onnx", p), NULL, &m));
     tt_tensor *x, *y;
     TT_ASSERT_OK(tt_npy_load(fixture(name, ".x.npy", p), &x));
     TT_ASSERT_OK(tt_npy_load(fixture(name, ".y.npy", p), &y));
@@ -427,12 +410,12 @@ static void test_long_names(void **state)
     tt_model_free(b);
 }
 
-/* Sub, Div, Softmax: their IR ops may still be placeholders. */
+/* Sub, Div, Softmax against ORT. */
 static void test_sub_div_softmax(void **state)
 {
     (void)state;
     tt_model *m = check_vs_ort("pending_float", ORT_TOL);
-    if (!m) skip();
+    assert_non_null(m);
     tt_model_free(m);
 }
 
@@ -443,7 +426,7 @@ static void test_qdq_typed_fields(void **state)
      * Gemm before the output Q sums in a different order, so a value near a rounding boundary
      * can land one output step (y_scale 0.05) away: every element within one step. */
     tt_model *m = check_vs_ort_q("qdq_typed", 0, 0.05f);
-    if (!m) skip();
+    assert_non_null(m);
     tt_model_free(m);
 }
 
@@ -453,7 +436,7 @@ static void test_dynamic_quant(void **state)
     /* DynamicQuantizeLinear's scale and zero point, the integer MatMul and the float Muls are
      * exact or single roundings in both: the fp32 bound. */
     tt_model *m = check_vs_ort("dynamic_quant", ORT_TOL);
-    if (!m) skip();
+    assert_non_null(m);
     tt_model_free(m);
 }
 

@@ -62,8 +62,7 @@ static int setup(void **state)
 {
     (void)state;
     tt_set_num_threads(2);
-    snprintf(g_dir, sizeof g_dir, "/tmp/tt_test_ptq_XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
+    if (!tt_test_tmpdir_make("tt_test_ptq", g_dir, sizeof g_dir)) return -1;
     float *x = samples(N_CAL, 11);
     char p[256];
     save_calib(tmp("calib.npz", p, sizeof p), x, N_CAL);
@@ -74,9 +73,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    tt_test_tmpdir_remove(g_dir);
+    return 0;
 }
 
 static tt_ptq_opts opts(void)
