@@ -19,10 +19,11 @@ static void gate_usage(FILE *f)
             "       tinytrain gate --fp32 A.onnx --int8 B.onnx [--budget X] [--id NAME] "
             "[options]\n\n"
             "Run each registered model's int8 sibling against its fp32 model on %d seeded\n"
-            "uniform [0, 1) inputs and compare the first outputs: PLCC, drop = 1 - PLCC,\n"
-            "worst_abs. A model passes when drop <= its quant_accuracy_budget_plcc. Both files\n"
-            "are sha256-checked against the registry first; a missing int8 file fails. fp32\n"
-            "entries are skipped. Details: docs/gate.md.\n\n"
+            "uniform [0, 1) inputs (or the samples of the entry's gate_data file, or of --data)\n"
+            "and compare the first outputs: PLCC, drop = 1 - PLCC, worst_abs. A model passes\n"
+            "when drop <= its quant_accuracy_budget_plcc. The files are sha256-checked against\n"
+            "the registry first; a missing int8 file fails. fp32 entries are skipped. Details:\n"
+            "docs/gate.md.\n\n"
             "options:\n"
             "  --registry FILE    the registry (default %s)\n"
             "  --all              every registered model (the default when no ID is given)\n"
@@ -34,6 +35,11 @@ static void gate_usage(FILE *f)
             "  --out-md FILE      write the table as Markdown\n"
             "  --dump-inputs DIR  write DIR/<id>/input_NN.npy (the samples, as fed) and the\n"
             "                     fp32_output.npy / int8_output.npy, to compare other runtimes\n"
+            "  --data F.npz       gate every model on the first N samples of F (the array\n"
+            "                     named after the model input, or F's only array; [N, input\n"
+            "                     shape...] float32) instead of drawn ones; not with --seed\n"
+            "  --synthetic        draw the samples even for entries with gate_data (the seed\n"
+            "                     system's gate); not with --data\n"
             "  --samples N        number of samples (default %d)\n"
             "  --seed S           seed of tinytrain's PCG32 generator (default %d; not numpy's\n"
             "                     default_rng, so the inputs differ from the seed's gate)\n"
@@ -57,8 +63,8 @@ static int usage_error(const char *msg, const char *arg)
 
 typedef struct gate_args {
     const char *registry, *fp32, *int8, *budget, *id, *out_json, *out_md, *dump, *samples, *seed,
-        *mode, *backends, *threads;
-    bool all, gate;
+        *mode, *backends, *threads, *data;
+    bool all, gate, synthetic;
     const char **ids;
     int n_ids;
 } gate_args;
@@ -82,6 +88,7 @@ static const char **value_slot(gate_args *a, const char *flag)
         {"--mode", offsetof(gate_args, mode)},
         {"--backends", offsetof(gate_args, backends)},
         {"--threads", offsetof(gate_args, threads)},
+        {"--data", offsetof(gate_args, data)},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(flag, flags[i].flag)) return (const char **)((char *)a + flags[i].off);
@@ -104,6 +111,8 @@ static int parse(int argc, char **argv, gate_args *a)
             a->all = true;
         } else if (!strcmp(argv[i], "--gate")) {
             a->gate = true;
+        } else if (!strcmp(argv[i], "--synthetic")) {
+            a->synthetic = true;
         } else if (argv[i][0] == '-') {
             fprintf(stderr,
                     "tinytrain gate: unexpected argument '%s' (see 'tinytrain gate --help')\n",
@@ -133,6 +142,32 @@ static int check_combination(const gate_args *a)
                            "their quant_accuracy_budget_plcc and id",
                            NULL);
     if (a->all && a->n_ids) return usage_error("give IDs or --all, not both", NULL);
+    if (a->data && a->synthetic)
+        return usage_error("--data reads the samples from a file and --synthetic draws them; "
+                           "give one",
+                           NULL);
+    if (a->data && a->seed)
+        return usage_error("--seed seeds drawn samples; --data reads them from a file, so drop "
+                           "--seed",
+                           NULL);
+    return 0;
+}
+
+/* --data is one file for every model: a bad one is a bad command line, found before anything
+ * runs (what is inside it is checked against each model's input). */
+static int check_data(const char *path)
+{
+    size_t n = strlen(path);
+    if (n < 5 || strcmp(path + n - 4, ".npz"))
+        return usage_error("--data needs an .npz file (np.savez, or tinytrain calib -o F.npz), "
+                           "got",
+                           path);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "tinytrain gate: --data %s: cannot open it (%s)\n", path, strerror(errno));
+        return TT_EXIT_USAGE;
+    }
+    fclose(f);
     return 0;
 }
 
@@ -185,7 +220,10 @@ static int read_options(const gate_args *a, tt_gate_opts *o, double *budget)
             return usage_error("--threads needs a whole number >= 0, got", a->threads);
         tt_set_num_threads((int)v);
     }
+    if (a->data && check_data(a->data)) return TT_EXIT_USAGE;
     o->dump_dir = a->dump;
+    o->data = a->data;
+    o->synthetic = a->synthetic;
     return 0;
 }
 

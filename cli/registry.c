@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "tinytrain/gate.h"
 #include "tinytrain/onnx.h"
 #include "tinytrain/registry.h"
 
@@ -19,13 +20,15 @@ static void registry_usage(FILE *f)
             "usage: tinytrain registry verify [--registry FILE]\n"
             "       tinytrain registry add MODEL.onnx --id ID --kind KIND --quant-mode MODE\n"
             "                              [--budget X] [--calibration FILE] [--notes TEXT]\n"
-            "                              [--registry FILE] [--replace]\n\n"
+            "                              [--gate-data F.npz] [--registry FILE] [--replace]\n\n"
             "The model registry (default %s; fields in docs/gate.md, rules in\n"
             "model/registry.schema.json).\n\n"
             "verify  checks the schema, unique ids, that every file exists inside the registry's\n"
-            "        directory with the registered sha256 / int8_sha256 and opset, and that a\n"
-            "        static entry's calibration set is there. One line per model; exit 0 all\n"
-            "        ok, 1 anything wrong, 2 bad command line or unreadable registry.\n"
+            "        directory with the registered sha256 / int8_sha256 and opset, that a\n"
+            "        static entry's calibration set is there, and that gate data matches its\n"
+            "        gate_data_sha256 and holds at least %d finite float32 samples of the\n"
+            "        model's input shape. One line per model; exit 0 all ok, 1 anything wrong,\n"
+            "        2 bad command line or unreadable registry.\n"
             "add     registers MODEL.onnx (inside the registry's directory; its int8 sibling\n"
             "        MODEL.int8.onnx unless fp32): computes the hashes, reads the opset, keeps\n"
             "        the file sorted by id (2-space indent, sorted keys), written atomically.\n"
@@ -38,9 +41,12 @@ static void registry_usage(FILE *f)
             "  --budget X          quant_accuracy_budget_plcc, 0..1 (default %g; %g for qat)\n"
             "  --calibration FILE  quant_calibration_set (.npz/.h5, required for static)\n"
             "  --notes TEXT        free text (at most %d characters)\n"
+            "  --gate-data F.npz   samples the gate runs this model on instead of drawn ones\n"
+            "                      (gate_data + gate_data_sha256; e.g. tinytrain calib CONFIG\n"
+            "                      -n 16 --split test -o F.npz); checked as verify does\n"
             "  --replace           overwrite an entry with the same id\n"
             "  -h, --help          this help\n",
-            DEFAULT_REGISTRY, DEFAULT_REGISTRY, TT_REGISTRY_BUDGET_DEFAULT,
+            DEFAULT_REGISTRY, TT_GATE_SAMPLES_DEFAULT, DEFAULT_REGISTRY, TT_REGISTRY_BUDGET_DEFAULT,
             TT_REGISTRY_BUDGET_DEFAULT_QAT, TT_REGISTRY_NOTES_MAX);
 }
 
@@ -93,7 +99,7 @@ static int verify(const char *path)
 /* ---- add ---- */
 
 typedef struct add_args {
-    const char *model, *id, *kind, *mode, *budget, *calibration, *notes, *registry;
+    const char *model, *id, *kind, *mode, *budget, *calibration, *notes, *registry, *gate_data;
     bool replace;
 } add_args;
 
@@ -115,6 +121,8 @@ static int parse_add(int argc, char **argv, add_args *a)
             slot = &a->notes;
         else if (!strcmp(argv[i], "--registry"))
             slot = &a->registry;
+        else if (!strcmp(argv[i], "--gate-data"))
+            slot = &a->gate_data;
         if (slot) {
             if (!(*slot = tt_cli_value("registry", argc, argv, &i))) return TT_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--replace")) {
@@ -227,6 +235,9 @@ static int describe_files(const tt_registry *reg, const add_args *a, tt_registry
     if (a->calibration)
         rc = relative_to(reg, a->calibration, "calibration set", e->calibration,
                          sizeof e->calibration);
+    if (!rc && a->gate_data &&
+        !(rc = relative_to(reg, a->gate_data, "gate data", e->gate_data, sizeof e->gate_data)))
+        rc = hash_into(a->gate_data, e->gate_data_sha256);
     return rc;
 }
 
@@ -255,10 +266,13 @@ static int entry_from_args(const add_args *a, tt_registry_entry *e)
         return usage_error("--quant-mode static needs --calibration FILE (the calibration set "
                            "the int8 model was made with)",
                            NULL);
-    if (e->quant_mode == TT_QUANT_FP32 && (a->budget || a->calibration))
-        return usage_error("--budget and --calibration describe an int8 model; not with "
-                           "--quant-mode fp32",
+    if (e->quant_mode == TT_QUANT_FP32 && (a->budget || a->calibration || a->gate_data))
+        return usage_error("--budget, --calibration and --gate-data describe an int8 model; not "
+                           "with --quant-mode fp32",
                            NULL);
+    if (a->gate_data &&
+        (strlen(a->gate_data) < 5 || strcmp(a->gate_data + strlen(a->gate_data) - 4, ".npz")))
+        return usage_error("--gate-data needs an .npz file, got", a->gate_data);
     if (a->notes) {
         if (strlen(a->notes) >= sizeof e->notes) return usage_error("--notes is too long", NULL);
         snprintf(e->notes, sizeof e->notes, "%s", a->notes);
@@ -276,7 +290,11 @@ static int add(int argc, char **argv)
     tt_registry reg;
     if ((rc = open_registry(a.registry, &reg))) return rc;
     if (!(rc = describe_files(&reg, &a, &e))) {
-        if (tt_registry_insert(&reg, &e, a.replace) != TT_OK) {
+        if (e.gate_data[0] && tt_registry_check_files(&reg, &e) != TT_OK) {
+            /* Refused now rather than at the next verify or gate. */
+            tt_cli_error("registry", "unusable --gate-data", true);
+            rc = TT_EXIT_FAIL;
+        } else if (tt_registry_insert(&reg, &e, a.replace) != TT_OK) {
             tt_cli_error("registry", "cannot add the model", true);
             rc = TT_EXIT_FAIL;
         } else if (tt_registry_save(&reg, a.registry) != TT_OK) {

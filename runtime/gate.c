@@ -1,5 +1,6 @@
-/* tinytrain gate: an int8 model against its fp32 baseline on seeded inputs, run on tinytrain's
- * runtime (tinytrain/gate.h, docs/gate.md); the arithmetic is in gate_metrics.c. */
+/* tinytrain gate: an int8 model against its fp32 baseline on seeded inputs or samples from a
+ * file, run on tinytrain's runtime (tinytrain/gate.h, docs/gate.md); the arithmetic is in
+ * gate_metrics.c, the file's samples in gate_data.c. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@ static void TT_PRINTF(3, 4) fmt(char *buf, size_t len, const char *f, ...)
 
 typedef struct gate_run {
     tt_runtime *fp32, *int8;
+    char input_name[TT_NAME_MAX]; /* the fp32 model's first input: the array a file names */
     tt_shape sample, out_sample;
     float *x, *y_fp32, *y_int8;
     int64_t in_per, out_per; /* values per sample */
@@ -41,10 +43,17 @@ static void run_free(gate_run *r)
     free(r->y_int8);
 }
 
-static tt_status load(const char *path, const char *which, const tt_gate_opts *o, tt_runtime **rt)
+static tt_status load(const char *path, const char *which, const tt_gate_opts *o, tt_runtime **rt,
+                      char *input_name)
 {
     tt_runtime_opts ro = {.mode = o->mode};
-    if (tt_runtime_load(path, &ro, rt) == TT_OK) return TT_OK;
+    tt_model *m = NULL;
+    tt_status s = tt_onnx_import(path, NULL, &m);
+    if (s == TT_OK) {
+        snprintf(input_name, TT_NAME_MAX, "%s", m->graph->values[m->input_id].name);
+        s = tt_runtime_create(m, &ro, rt);
+    }
+    if (s == TT_OK) return TT_OK;
     char why[1024];
     fmt(why, sizeof why, "%s", tt_last_error());
     /* The importer's message names the file. */
@@ -77,13 +86,23 @@ static tt_status run_samples(gate_run *r, int64_t n)
     return TT_OK;
 }
 
-static tt_status prepare(gate_run *r, const char *fp32, const char *int8, const tt_gate_opts *o,
-                         int64_t n)
+/* The samples: drawn, or read from the row's data file. */
+static tt_status inputs(gate_run *r, const tt_gate_opts *o, int64_t n, tt_gate_row *row)
 {
-    TT_CHECK(load(fp32, "fp32", o, &r->fp32));
-    TT_CHECK(load(int8, "int8", o, &r->int8));
+    const tt_shape *in = tt_runtime_input_shape(r->fp32);
+    if (!row->data_path[0]) return tt_gate_inputs(in, n, o->seed, &r->sample, &r->x);
+    return tt_gate_data_inputs(row->data_path, r->input_name, in, n, &r->sample, &r->x,
+                               row->data_array, sizeof row->data_array);
+}
+
+static tt_status prepare(gate_run *r, const char *fp32, const char *int8, const tt_gate_opts *o,
+                         int64_t n, tt_gate_row *row)
+{
+    char unused[TT_NAME_MAX];
+    TT_CHECK(load(fp32, "fp32", o, &r->fp32, r->input_name));
+    TT_CHECK(load(int8, "int8", o, &r->int8, unused));
     TT_CHECK(same_io(r, fp32, int8));
-    TT_CHECK(tt_gate_inputs(tt_runtime_input_shape(r->fp32), n, o->seed, &r->sample, &r->x));
+    TT_CHECK(inputs(r, o, n, row));
     int64_t rows = r->sample.dims[0];
     r->in_per = tt_shape_numel(&r->sample);
     r->out_sample = *tt_runtime_output_shape(r->fp32);
@@ -175,7 +194,7 @@ static void measure(const char *fp32, const char *int8, const tt_gate_opts *o, t
     int64_t n = o->samples > 0 ? o->samples : TT_GATE_SAMPLES_DEFAULT;
     row->samples = n;
     gate_run r = {0};
-    tt_status s = prepare(&r, fp32, int8, o, n);
+    tt_status s = prepare(&r, fp32, int8, o, n, row);
     if (s == TT_OK) s = run_samples(&r, n);
     if (s == TT_OK)
         s = tt_sha256_hex(r.x, (size_t)(r.in_per * n) * sizeof(float), row->inputs_sha256);
@@ -238,6 +257,39 @@ static bool hash_ok(tt_gate_row *row, const char *path, const char *want, char g
     return false;
 }
 
+/* The file the row's samples come from: --data for every model, else the entry's gate_data (no
+ * entry for a pair); none means drawn samples. False (the row done, an error) when the file is
+ * missing or is not the one the registry hashed. */
+static bool data_file(const tt_registry *reg, const tt_registry_entry *e, const tt_gate_opts *o,
+                      tt_gate_row *row)
+{
+    char msg[sizeof row->message];
+    if (o->data) {
+        if (!locate(o->data, row->data_path, sizeof row->data_path)) {
+            fmt(msg, sizeof msg, "missing gate data %s (--data): no such file", o->data);
+            set_message(row, TT_GATE_ST_ERROR, msg);
+            return false;
+        }
+        return hash_ok(row, row->data_path, NULL, row->data_sha256, NULL);
+    }
+    if (!e || o->synthetic || !e->gate_data[0]) return true;
+    tt_status s = tt_registry_resolve(reg, e->gate_data, row->data_path, sizeof row->data_path);
+    if (s == TT_ERR_IO) {
+        fmt(row->data_path, sizeof row->data_path, "%s/%s", reg->dir, e->gate_data);
+        fmt(msg, sizeof msg,
+            "missing gate data %s (the entry's gate_data; restore it, or gate on drawn samples "
+            "with --synthetic)",
+            row->data_path);
+        set_message(row, TT_GATE_ST_ERROR, msg);
+        return false;
+    }
+    if (s != TT_OK) {
+        set_message(row, TT_GATE_ST_ERROR, tt_last_error());
+        return false;
+    }
+    return hash_ok(row, row->data_path, e->gate_data_sha256, row->data_sha256, "gate_data_sha256");
+}
+
 static void row_init(tt_gate_row *row, const char *id, const char *mode, double budget,
                      const tt_gate_opts *o)
 {
@@ -293,7 +345,8 @@ tt_status tt_gate_entry(const tt_registry *reg, const tt_registry_entry *e, cons
         return TT_OK;
     }
     if (!hash_ok(row, row->fp32_path, e->sha256, row->fp32_sha256, "sha256") ||
-        !hash_ok(row, row->int8_path, e->int8_sha256, row->int8_sha256, "int8_sha256"))
+        !hash_ok(row, row->int8_path, e->int8_sha256, row->int8_sha256, "int8_sha256") ||
+        !data_file(reg, e, o, row))
         return TT_OK;
     measure(row->fp32_path, row->int8_path, o, row);
     return TT_OK;
@@ -330,7 +383,8 @@ tt_status tt_gate_pair(const char *fp32, const char *int8, const char *id, doubl
         return TT_OK;
     }
     if (!hash_ok(row, row->fp32_path, NULL, row->fp32_sha256, NULL) ||
-        !hash_ok(row, row->int8_path, NULL, row->int8_sha256, NULL))
+        !hash_ok(row, row->int8_path, NULL, row->int8_sha256, NULL) ||
+        !data_file(NULL, NULL, o, row))
         return TT_OK;
     measure(row->fp32_path, row->int8_path, o, row);
     return TT_OK;

@@ -15,6 +15,8 @@
 #include "tinytrain/registry.h"
 #include "tinytrain/tinytrain.h"
 
+#define GENERATOR "tinytrain PCG32 (tt_rng_seed(seed, 0), tt_rng_uniform), not numpy default_rng"
+
 static void add_num(cJSON *o, const char *k, double v)
 {
     if (isfinite(v))
@@ -63,7 +65,37 @@ static void md_num(FILE *f, double v, const char *fmt)
         fputs("n/a", f);
 }
 
-static void md_row(FILE *f, const tt_gate_row *r)
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* A row says where its samples came from once they were chosen: measured, or stopped at its
+ * data file. One stopped earlier (a missing or altered model) never got that far. */
+static bool inputs_known(const tt_gate_row *r)
+{
+    return r->measured || r->data_path[0];
+}
+
+/* Where the row's samples came from: the generator, or a file (name, array, hash prefix). */
+static void md_inputs(FILE *f, const tt_gate_row *r, const tt_gate_opts *o)
+{
+    if (!inputs_known(r)) return;
+    if (!r->data_path[0]) {
+        fprintf(f, "drawn, seed %llu", (unsigned long long)(o ? o->seed : 0));
+        return;
+    }
+    md_cell(f, base_name(r->data_path));
+    if (r->data_array[0]) {
+        fputs(" '", f);
+        md_cell(f, r->data_array);
+        fputc('\'', f);
+    }
+    if (r->data_sha256[0]) fprintf(f, " (sha256 %.12s...)", r->data_sha256);
+}
+
+static void md_row(FILE *f, const tt_gate_row *r, const tt_gate_opts *o)
 {
     fputs("| ", f);
     md_cell(f, r->id);
@@ -75,6 +107,8 @@ static void md_row(FILE *f, const tt_gate_row *r)
     md_num(f, r->status == TT_GATE_ST_SKIPPED_FP32 ? NAN : r->budget, "%.4f");
     fputs(" | ", f);
     md_num(f, r->m.worst_abs, "%.4f");
+    fputs(" | ", f);
+    md_inputs(f, r, o);
     fputs(" | ", f);
     md_cell(f, r->message);
     fputs(" |\n", f);
@@ -93,15 +127,16 @@ tt_status tt_gate_write_md(const char *path, const tt_gate_row *rows, int n, con
     const tt_gate_opts *o = run->opts;
     fprintf(f, "# tinytrain gate: %s\n\n", tt_gate_all_ok(rows, n) ? "PASS" : "FAIL");
     fprintf(f,
-            "%d passed, %d failed, %d skipped. %lld samples (uniform [0, 1), tinytrain PCG32 "
-            "seeded %llu), runtime mode %s, backend %s; tinytrain %s (%s).\n\n",
+            "%d passed, %d failed, %d skipped. %lld samples per model, from the file the inputs "
+            "column names or else drawn (uniform [0, 1), tinytrain PCG32 seeded %llu); runtime "
+            "mode %s, backend %s; tinytrain %s (%s).\n\n",
             pass, fail, skip, (long long)(o && o->samples ? o->samples : TT_GATE_SAMPLES_DEFAULT),
             (unsigned long long)(o ? o->seed : 0), mode_name(run),
             run->backend ? run->backend : "cpu", tt_version(), tt_git_revision());
-    fputs("| id | mode | status | PLCC | drop | budget | worst_abs | note |\n"
-          "|---|---|---|---:|---:|---:|---:|---|\n",
+    fputs("| id | mode | status | PLCC | drop | budget | worst_abs | inputs | note |\n"
+          "|---|---|---|---:|---:|---:|---:|---|---|\n",
           f);
-    for (int i = 0; i < n; i++) md_row(f, &rows[i]);
+    for (int i = 0; i < n; i++) md_row(f, &rows[i], o);
     fclose(f);
     tt_status s = text ? tt_json_write_file(path, text, "Markdown report")
                        : tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
@@ -111,7 +146,30 @@ tt_status tt_gate_write_md(const char *path, const tt_gate_row *rows, int n, con
 
 /* ---- JSON ---- */
 
-static cJSON *row_json(const tt_gate_row *r)
+/* {"source": "drawn", "seed", "generator"} or {"source": "file", "path", "sha256", "array"}. */
+static cJSON *row_inputs_json(const tt_gate_row *r, const tt_gate_opts *o)
+{
+    cJSON *in = cJSON_CreateObject();
+    if (!r->data_path[0]) {
+        cJSON_AddStringToObject(in, "source", "drawn");
+        cJSON_AddNumberToObject(in, "seed", (double)(o ? o->seed : 0));
+        cJSON_AddStringToObject(in, "generator", GENERATOR);
+        return in;
+    }
+    cJSON_AddStringToObject(in, "source", "file");
+    cJSON_AddStringToObject(in, "path", r->data_path);
+    if (r->data_sha256[0])
+        cJSON_AddStringToObject(in, "sha256", r->data_sha256);
+    else
+        cJSON_AddNullToObject(in, "sha256");
+    if (r->data_array[0])
+        cJSON_AddStringToObject(in, "array", r->data_array);
+    else
+        cJSON_AddNullToObject(in, "array"); /* the file could not be read */
+    return in;
+}
+
+static cJSON *row_json(const tt_gate_row *r, const tt_gate_opts *opts)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", r->id);
@@ -133,6 +191,7 @@ static cJSON *row_json(const tt_gate_row *r)
         cJSON_AddBoolToObject(o, "int8_exists", r->int8_exists);
     }
     if (r->message[0]) cJSON_AddStringToObject(o, "message", r->message);
+    if (inputs_known(r)) cJSON_AddItemToObject(o, "inputs", row_inputs_json(r, opts));
     if (r->measured) {
         cJSON_AddBoolToObject(o, "constant_output",
                               r->verdict == TT_GATE_CONSTANT ||
@@ -178,6 +237,8 @@ static cJSON *inputs_json(const tt_gate_row *rows, int n, const tt_gate_run *run
         cJSON_AddStringToObject(m, "id", rows[i].id);
         cJSON_AddItemToObject(m, "fp32", file_json(rows[i].fp32_path, rows[i].fp32_sha256));
         cJSON_AddItemToObject(m, "int8", file_json(rows[i].int8_path, rows[i].int8_sha256));
+        if (rows[i].data_path[0])
+            cJSON_AddItemToObject(m, "data", file_json(rows[i].data_path, rows[i].data_sha256));
         cJSON_AddItemToArray(models, m);
     }
     return in;
@@ -205,9 +266,9 @@ static cJSON *provenance_json(const char *json_path, const tt_gate_row *rows, in
     cJSON_AddNumberToObject(p, "samples",
                             (double)(o && o->samples ? o->samples : TT_GATE_SAMPLES_DEFAULT));
     cJSON_AddNumberToObject(p, "seed", (double)(o ? o->seed : 0));
-    cJSON_AddStringToObject(p, "generator",
-                            "tinytrain PCG32 (tt_rng_seed(seed, 0), tt_rng_uniform), not "
-                            "numpy default_rng");
+    cJSON_AddStringToObject(p, "generator", GENERATOR);
+    if (o && o->data) cJSON_AddStringToObject(p, "data", o->data);
+    cJSON_AddBoolToObject(p, "synthetic", o && o->synthetic);
     tt_provenance_add_host(p);
     tt_provenance_add_time(p, "finished_utc", time(NULL), run->wall_s);
     return p;
@@ -221,7 +282,7 @@ tt_status tt_gate_write_json(const char *path, const tt_gate_row *rows, int n,
     cJSON *r = cJSON_CreateObject();
     cJSON_AddBoolToObject(r, "gate_pass", tt_gate_all_ok(rows, n));
     cJSON *models = cJSON_AddArrayToObject(r, "models");
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(models, row_json(&rows[i]));
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(models, row_json(&rows[i], run->opts));
     cJSON_AddItemToObject(r, "run_provenance", provenance_json(path, rows, n, run));
     char *text = tt_json_print_sorted(r);
     cJSON_Delete(r);

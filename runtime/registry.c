@@ -224,6 +224,8 @@ enum field_bit {
     F_BUDGET = 1 << 7,
     F_CALIB = 1 << 8,
     F_NOTES = 1 << 9,
+    F_GDATA = 1 << 10,
+    F_GDSHA = 1 << 11,
 };
 
 static const char *const field_names[] = {"id",
@@ -235,8 +237,10 @@ static const char *const field_names[] = {"id",
                                           "int8_sha256",
                                           "quant_accuracy_budget_plcc",
                                           "quant_calibration_set",
-                                          "notes"};
-#define N_FIELDS 10
+                                          "notes",
+                                          "gate_data",
+                                          "gate_data_sha256"};
+#define N_FIELDS 12
 
 static int field_index(const char *key)
 {
@@ -292,6 +296,15 @@ static tt_status parse_field(const parse_ctx *c, const cJSON *v, int f, tt_regis
                        "'%s' must be a .npz or .h5 file (as tinytrain calib writes)",
                        e->calibration);
         return TT_OK;
+    case F_GDATA:
+        TT_CHECK(parse_path_field(c, v, e->gate_data));
+        if (!ends_with(e->gate_data, ".npz"))
+            return bad(c, "gate_data",
+                       "'%s' must be an .npz file (the gate's samples, e.g. from tinytrain calib)",
+                       e->gate_data);
+        return TT_OK;
+    case F_GDSHA:
+        return parse_sha(c, v, e->gate_data_sha256);
     default:
         TT_CHECK(get_string(c, v, e->notes, sizeof e->notes, TT_REGISTRY_NOTES_MAX));
         e->notes_set = true;
@@ -315,6 +328,8 @@ static tt_status check_modes(const parse_ctx *c, unsigned seen, const tt_registr
         const char *extra = (seen & F_INT8)     ? "int8_sha256"
                             : (seen & F_BUDGET) ? "quant_accuracy_budget_plcc"
                             : (seen & F_CALIB)  ? "quant_calibration_set"
+                            : (seen & F_GDATA)  ? "gate_data"
+                            : (seen & F_GDSHA)  ? "gate_data_sha256"
                                                 : NULL;
         if (extra)
             return bad(c, extra,
@@ -336,6 +351,13 @@ static tt_status check_modes(const parse_ctx *c, unsigned seen, const tt_registr
                    "quant_mode 'static' needs quant_calibration_set, the calibration data the "
                    "int8 model was made with%s",
                    NULL);
+    if ((seen & F_GDATA) && !(seen & F_GDSHA))
+        return bad(c, "gate_data",
+                   "is given without gate_data_sha256, the file's SHA-256 ('tinytrain registry "
+                   "add --gate-data F --replace' computes it)%s",
+                   NULL);
+    if ((seen & F_GDSHA) && !(seen & F_GDATA))
+        return bad(c, "gate_data_sha256", "is given without gate_data, the file it hashes%s", NULL);
     return TT_OK;
 }
 
@@ -370,7 +392,8 @@ static tt_status parse_entry(parse_ctx *c, int i, const cJSON *obj, tt_registry_
         if (f < 0)
             return bad(c, NULL,
                        "unknown field '%s' (allowed: id, kind, onnx, sha256, opset, quant_mode, "
-                       "int8_sha256, quant_accuracy_budget_plcc, quant_calibration_set, notes)",
+                       "int8_sha256, quant_accuracy_budget_plcc, quant_calibration_set, notes, "
+                       "gate_data, gate_data_sha256)",
                        v->string);
         TT_CHECK(parse_field(c, v, f, e));
         seen |= 1u << f;
@@ -542,6 +565,12 @@ static tt_status validate_entry(const char *name, const tt_registry_entry *e)
     if (e->calibration[0] && !ends_with(e->calibration, ".npz") &&
         !ends_with(e->calibration, ".h5"))
         return bad(&c, "quant_calibration_set", "'%s' must be a .npz or .h5 file", e->calibration);
+    if (e->gate_data[0] && (why = relpath_problem(e->gate_data)))
+        return bad(&c, "gate_data", "path %s", why);
+    if (e->gate_data[0] && !ends_with(e->gate_data, ".npz"))
+        return bad(&c, "gate_data", "'%s' must be an .npz file", e->gate_data);
+    if (e->gate_data_sha256[0] && !sha_ok(e->gate_data_sha256))
+        return bad(&c, "gate_data_sha256", "is not a SHA-256 hex digest%s", NULL);
     if (!sha_ok(e->sha256)) return bad(&c, "sha256", "is not a SHA-256 hex digest%s", NULL);
     if (e->int8_sha256[0] && !sha_ok(e->int8_sha256))
         return bad(&c, "int8_sha256", "is not a SHA-256 hex digest%s", NULL);
@@ -556,7 +585,8 @@ static tt_status validate_entry(const char *name, const tt_registry_entry *e)
         return bad(&c, "notes", "must be UTF-8 of at most 512 characters%s", NULL);
     unsigned seen = F_ID | F_KIND | F_ONNX | F_SHA | F_OPSET | F_MODE;
     seen |= (e->int8_sha256[0] ? F_INT8 : 0) | (e->budget_set ? F_BUDGET : 0) |
-            (e->calibration[0] ? F_CALIB : 0);
+            (e->calibration[0] ? F_CALIB : 0) | (e->gate_data[0] ? F_GDATA : 0) |
+            (e->gate_data_sha256[0] ? F_GDSHA : 0);
     return check_modes(&c, seen, e);
 }
 

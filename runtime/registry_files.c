@@ -12,8 +12,10 @@
 #include "data/atomic_file.h"
 #include "data/dataset_internal.h"
 #include "runtime/registry_internal.h"
+#include "tinytrain/gate.h"
 #include "tinytrain/onnx.h"
 #include "tinytrain/registry.h"
+#include "tinytrain/runtime.h"
 
 tt_status tt_registry_file_sha256(const char *path, char hex[65])
 {
@@ -100,14 +102,40 @@ static tt_status check_hash(const char *label, const char *path, const char *wan
     return TT_OK;
 }
 
+/* The gate data against the fp32 model at model_path: what the gate would read from it at its
+ * default sample count. */
+static tt_status check_gate_data(const char *label, const char *data, const char *model_path)
+{
+    tt_model *m = NULL;
+    if (tt_onnx_import(model_path, NULL, &m) != TT_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", tt_last_error());
+        return tt_fail(TT_ERR_FORMAT, "%s: the model cannot be imported to check its input: %s",
+                       label, why);
+    }
+    const tt_value *in = &m->graph->values[m->input_id];
+    tt_shape sample;
+    float *x = NULL;
+    char array[TT_NAME_MAX];
+    tt_status s = tt_gate_data_inputs(data, in->name, &in->shape, TT_GATE_SAMPLES_DEFAULT, &sample,
+                                      &x, array, sizeof array);
+    free(x);
+    tt_model_free(m);
+    if (s == TT_OK) return TT_OK;
+    char why[1400];
+    snprintf(why, sizeof why, "%s", tt_last_error());
+    return tt_fail(s, "%s: %s", label, why);
+}
+
 tt_status tt_registry_check_files(const tt_registry *reg, const tt_registry_entry *e)
 {
     TT_CHECK_NULL(reg, "tt_registry_check_files");
     TT_CHECK_NULL(e, "tt_registry_check_files");
-    char label[1400], path[PATH_MAX];
+    char label[1400], path[PATH_MAX], model[PATH_MAX];
     entry_label(reg, e, "onnx", label, sizeof label);
-    TT_CHECK(resolve(reg, e->onnx, label, path, sizeof path));
-    TT_CHECK(check_hash(label, path, e->sha256, "sha256"));
+    TT_CHECK(resolve(reg, e->onnx, label, model, sizeof model));
+    TT_CHECK(check_hash(label, model, e->sha256, "sha256"));
+    memcpy(path, model, sizeof path);
     tt_onnx_info info;
     if (tt_onnx_inspect(path, &info) != TT_OK) {
         char why[1024];
@@ -129,6 +157,12 @@ tt_status tt_registry_check_files(const tt_registry *reg, const tt_registry_entr
     if (e->calibration[0]) {
         entry_label(reg, e, "quant_calibration_set", label, sizeof label);
         TT_CHECK(resolve(reg, e->calibration, label, path, sizeof path));
+    }
+    if (e->gate_data[0]) {
+        entry_label(reg, e, "gate_data", label, sizeof label);
+        TT_CHECK(resolve(reg, e->gate_data, label, path, sizeof path));
+        TT_CHECK(check_hash(label, path, e->gate_data_sha256, "gate_data_sha256"));
+        TT_CHECK(check_gate_data(label, path, model));
     }
     return TT_OK;
 }
@@ -327,6 +361,8 @@ static cJSON *entry_json(const tt_registry_entry *e)
     if (e->budget_set) cJSON_AddNumberToObject(o, "quant_accuracy_budget_plcc", e->budget);
     if (e->calibration[0]) cJSON_AddStringToObject(o, "quant_calibration_set", e->calibration);
     if (e->notes_set) cJSON_AddStringToObject(o, "notes", e->notes);
+    if (e->gate_data[0]) cJSON_AddStringToObject(o, "gate_data", e->gate_data);
+    if (e->gate_data_sha256[0]) cJSON_AddStringToObject(o, "gate_data_sha256", e->gate_data_sha256);
     return o;
 }
 

@@ -6,7 +6,10 @@
  *            float32, in the first input's shape with a symbolic batch set to 1. The generator
  *            is tinytrain's PCG32 (tinytrain/rng.h, stream 0), not numpy's default_rng, so the
  *            numbers differ from the seed's Python gate; dump_dir writes them as .npy so any
- *            other runtime can be run on exactly these inputs.
+ *            other runtime can be run on exactly these inputs. Or the first `samples` samples
+ *            of an .npz file (the registry entry's gate_data, or `data` for every model):
+ *            uniform noise can lie far outside the domain a model was trained on (a quality
+ *            regressor on noise measures nothing it will ever see), real samples do not.
  *   metrics  the first outputs of all samples concatenated, fp32 against int8: Pearson's
  *            correlation (PLCC, in double), drop = 1 - PLCC, worst_abs = max |fp32 - int8|.
  *   verdict  pass iff drop <= budget. An output with a standard deviation below 1e-12 (in
@@ -67,11 +70,26 @@ static inline bool tt_gate_verdict_ok(tt_gate_verdict v)
 tt_status tt_gate_inputs(const tt_shape *input_shape, int64_t n_samples, uint64_t seed,
                          tt_shape *sample, float **x);
 
+/* The samples from an .npz file instead: the array named input_name (the model's first input),
+ * or the file's only array, of shape [N, d1, ...] where the model input is [batch, d1, ...];
+ * each sample is the next sample->dims[0] rows (1 for a symbolic batch). The first n_samples
+ * samples go to *x (free with free()) and the array's name to array. Refused, each with its own
+ * message naming the file: not .npz or unreadable (the archive's own error), no such array and
+ * not exactly one array (TT_ERR_FORMAT), a dtype other than float32 (float64 is read as
+ * float32; TT_ERR_UNSUPPORTED), another rank or sample shape (TT_ERR_SHAPE), fewer than
+ * n_samples samples (TT_ERR_INVALID_ARG), a NaN or infinity anywhere in the array
+ * (TT_ERR_NUMERIC). */
+tt_status tt_gate_data_inputs(const char *path, const char *input_name, const tt_shape *input_shape,
+                              int64_t n_samples, tt_shape *sample, float **x, char *array,
+                              size_t array_len);
+
 typedef struct tt_gate_opts {
     int64_t samples;      /* 0: TT_GATE_SAMPLES_DEFAULT */
     uint64_t seed;        /* TT_GATE_SEED_DEFAULT is 0 */
     tt_rt_mode mode;      /* how both models are run (tinytrain/runtime.h) */
     const char *dump_dir; /* NULL, or write <dump_dir>/<id>/input_NN.npy and the outputs */
+    const char *data;     /* NULL, or an .npz whose samples every model is gated on */
+    bool synthetic;       /* draw the samples even for entries with gate_data (the seed's gate) */
 } tt_gate_opts;
 
 typedef enum tt_gate_status {
@@ -97,7 +115,10 @@ typedef struct tt_gate_row {
     bool fp32_exists, int8_exists;
     char fp32_sha256[65], int8_sha256[65]; /* of the files read; "" if not read */
     char inputs_sha256[65];                /* of the samples' float32 bytes, in order */
-    char sample_shape[64];                 /* "[1, 1, 28, 28]" */
+    /* Where the samples came from: "" for the generator (seed in the options), else the file
+     * (absolute when it exists), its SHA-256 and the array read. */
+    char data_path[4096], data_sha256[65], data_array[TT_NAME_MAX];
+    char sample_shape[64]; /* "[1, 1, 28, 28]" */
     int64_t samples;
     char message[1024]; /* why it failed or was skipped; "" for a pass */
 } tt_gate_row;

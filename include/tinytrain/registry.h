@@ -6,8 +6,9 @@
  * run the same good and bad cases through both) plus what a schema cannot say: unique ids and
  * no key twice in one object. tt_registry_check_files then checks an entry against the disk:
  * the files exist inside the registry's directory (symbolic links resolved), their hashes and
- * opset match, and a static entry's calibration set is there. Every failure names the file,
- * the entry and the field. */
+ * opset match, a static entry's calibration set is there, and gate data, when given, matches its
+ * hash and holds samples of the model's input shape. Every failure names the file, the entry
+ * and the field. */
 #ifndef TINYTRAIN_REGISTRY_H
 #define TINYTRAIN_REGISTRY_H
 
@@ -56,6 +57,10 @@ typedef struct tt_registry_entry {
     char calibration[TT_REGISTRY_PATH_MAX + 1]; /* quant_calibration_set; "" when absent */
     char notes[4 * TT_REGISTRY_NOTES_MAX + 1];  /* UTF-8; "" when absent */
     bool notes_set;
+    /* The .npz of samples the gate runs this model on instead of drawn ones (tinytrain/gate.h),
+     * and its SHA-256; both "" when absent (given together, never for fp32). */
+    char gate_data[TT_REGISTRY_PATH_MAX + 1];
+    char gate_data_sha256[65];
 } tt_registry_entry;
 
 typedef struct tt_registry {
@@ -100,8 +105,11 @@ tt_status tt_registry_resolve(const tt_registry *reg, const char *rel, char *buf
 
 /* The disk checks of one entry: fp32 file present inside the directory with the registered
  * sha256 and opset; for quantised modes the int8 sibling present with int8_sha256; for static
- * the calibration set present. The first failure is returned (TT_ERR_IO for a missing file,
- * TT_ERR_FORMAT for a hash or opset mismatch). */
+ * the calibration set present; gate data present with gate_data_sha256 and usable by the gate
+ * at its default sample count (tt_gate_data_inputs: the array, dtype, shape of the fp32 model's
+ * input, at least TT_GATE_SAMPLES_DEFAULT samples, all finite). The first failure is returned
+ * (TT_ERR_IO for a missing file, TT_ERR_FORMAT for a hash or opset mismatch, the data reader's
+ * status for unusable gate data). */
 tt_status tt_registry_check_files(const tt_registry *reg, const tt_registry_entry *e);
 
 /* Insert e (validated by the same rules as a loaded entry) keeping the models sorted by id.

@@ -3,7 +3,8 @@
 # exits 2 with its own message, registry problems exit 1 (verify) or 2 (gate), a missing or
 # altered int8 file fails the gate before anything runs, and the gate's verdicts on the fixture
 # models (tests/fixtures/gate, made by scripts/gen_gate_fixtures.py): a pass, a constant output,
-# a NaN output.
+# a NaN output; and the samples from a file (--data, gate_data): each unusable file refused with
+# its own message.
 # Usage: test_gate.sh TINYTRAIN FIXTURES_DIR (tests/fixtures/gate)
 set -uo pipefail
 TT=$1
@@ -121,6 +122,61 @@ expect 1 "^\[FAIL\] nan +mode=override non-finite output: fp32 has 0 NaN/inf val
 expect 1 "1 passed, 1 failed, 1 skipped" -- "$TT" gate --all --gate --registry "$reg"
 # Missing pair files: a FAIL line, never a silent fallback.
 expect 1 "^\[FAIL\] mlp — missing int8 model .*none.int8.onnx" -- "$TT" gate --fp32 "$FIX/mlp.onnx" --int8 "$work/none.int8.onnx" --gate
+
+# ---- samples from a file: --data and a registry entry's gate_data (tests/fixtures/gate/data,
+# made by tests/fixtures/gate/gen_gate_data.py; the MLP's input is "input" [N, 4]) ----
+D=$FIX/data
+expect 2 "--data needs an .npz file .* got x.txt" -- "$TT" gate --data x.txt
+expect 2 "--data .*none.npz: cannot open it" -- "$TT" gate --data "$work/none.npz"
+expect 2 "drop --seed" -- "$TT" gate --data "$D/mlp_good.npz" --seed 3
+expect 2 "--data reads .* --synthetic draws them; give one" -- "$TT" gate --data "$D/mlp_good.npz" --synthetic
+expect 2 "--gate-data needs an .npz file, got g.h5" -- "$TT" registry add "$FIX/mlp.onnx" --id m --kind regressor --quant-mode qat --gate-data g.h5
+expect 2 "--gate-data describe an int8 model; not with --quant-mode fp32" -- "$TT" registry add "$FIX/mlp.onnx" --id m --kind regressor --quant-mode fp32 --gate-data g.npz
+pair=(--fp32 "$FIX/mlp.onnx" --int8 "$FIX/mlp.int8.onnx")
+expect 0 "^\[PASS\] mlp +mode=override PLCC=0\.99" -- "$TT" gate "${pair[@]}" --data "$D/mlp_good.npz" --gate \
+  --dump-inputs "$work/ddump" --out-json "$work/d.json" --out-md "$work/d.md"
+check "data: 16 inputs dumped" test "$(ls "$work/ddump/mlp"/input_*.npy | wc -l)" -eq 16
+check "data: the report names the file" grep -q '"source": "file"' "$work/d.json"
+check "data: the report names the array" grep -q '"array": "input"' "$work/d.json"
+check "data: markdown inputs column" grep -q "| mlp_good.npz 'input' (sha256 [0-9a-f]\{12\}...) |" "$work/d.md"
+expect 0 "^\[PASS\] mlp" -- "$TT" gate "${pair[@]}" --data "$D/mlp_one.npz" --gate
+expect 1 "^\[FAIL\] mlp — .*mlp_noname.npz has no array named 'input' .* holds 2 arrays: 'a', 'b'" -- "$TT" gate "${pair[@]}" --data "$D/mlp_noname.npz" --gate
+expect 1 "^\[FAIL\] mlp — .*array 'input' has shape \[16, 5\]; the model input 'input' takes \[N, 4\]" -- "$TT" gate "${pair[@]}" --data "$D/mlp_shape.npz" --gate
+expect 1 "^\[FAIL\] mlp — .*array 'input' has dtype int32" -- "$TT" gate "${pair[@]}" --data "$D/mlp_dtype.npz" --gate
+expect 1 "^\[FAIL\] mlp — .*holds 8 samples but the gate asks for 16" -- "$TT" gate "${pair[@]}" --data "$D/mlp_few.npz" --gate
+expect 0 "^\[PASS\] mlp" -- "$TT" gate "${pair[@]}" --data "$D/mlp_few.npz" --samples 8 --gate
+expect 1 "^\[FAIL\] mlp — .*sample 5 has NaN" -- "$TT" gate "${pair[@]}" --data "$D/mlp_nan.npz" --gate
+cp "$FIX/mlp.onnx" "$work/notzip.npz"
+expect 1 "^\[FAIL\] mlp — cannot read the gate samples: .*notzip.npz" -- "$TT" gate "${pair[@]}" --data "$work/notzip.npz" --gate
+# registry add --gate-data: hashed, relative to the registry, checked against the model first.
+cp "$D/mlp_good.npz" "$work/m/mlp.gate.npz"
+cp "$D/mlp_shape.npz" "$work/m/bad.gate.npz"
+expect 0 "registered mlp" -- "$TT" registry add "$work/m/mlp.onnx" --id mlp --kind regressor --quant-mode qat --budget 0.01 --gate-data "$work/m/mlp.gate.npz" --registry "$reg" --replace
+check "gate_data relative" grep -q '"gate_data": "mlp.gate.npz",' "$reg"
+check "gate_data_sha256 written" grep -q "\"gate_data_sha256\": \"$(sha256sum "$work/m/mlp.gate.npz" | cut -c1-64)\"" "$reg"
+expect 1 "unusable --gate-data: .*bad.gate.npz: array 'input' has shape \[16, 5\]" -- "$TT" registry add "$work/m/mlp.onnx" --id badg --kind regressor --quant-mode qat --gate-data "$work/m/bad.gate.npz" --registry "$reg"
+check "a refused entry is not written" test "$(grep -c badg "$reg")" -eq 0
+expect 1 "gate data .*mlp_good.npz is outside the registry's directory" -- "$TT" registry add "$work/m/mlp.onnx" --id out --kind regressor --quant-mode qat --gate-data "$D/mlp_good.npz" --registry "$reg"
+expect 0 "\[ok\]   mlp" -- "$TT" registry verify --registry "$reg"
+expect 0 "^\[PASS\] mlp" -- "$TT" gate mlp --gate --registry "$reg" --out-md "$work/r.md"
+check "registry data: markdown inputs column" grep -q "| mlp.gate.npz 'input' (sha256" "$work/r.md"
+expect 0 "^\[PASS\] mlp" -- "$TT" gate mlp --gate --registry "$reg" --synthetic --out-md "$work/s.md"
+check "--synthetic: drawn samples" grep -q "| drawn, seed 0 |" "$work/s.md"
+# An altered data file: verify and gate refuse it; --synthetic does not read it.
+cp "$work/m/mlp.gate.npz" "$work/mlp.gate.good"
+printf 'x' >>"$work/m/mlp.gate.npz"
+expect 1 "gate_data: sha256 mismatch" -- "$TT" registry verify --registry "$reg"
+expect 1 "^\[FAIL\] mlp — sha256 mismatch: .*mlp.gate.npz .*gate_data_sha256" -- "$TT" gate mlp --gate --registry "$reg"
+expect 0 "^\[PASS\] mlp" -- "$TT" gate mlp --gate --registry "$reg" --synthetic
+# A missing one: the same, with the way out named.
+rm "$work/m/mlp.gate.npz"
+expect 1 "gate_data: .*mlp.gate.npz does not exist" -- "$TT" registry verify --registry "$reg"
+expect 1 "^\[FAIL\] mlp — missing gate data .*mlp.gate.npz .*--synthetic" -- "$TT" gate mlp --gate --registry "$reg"
+cp "$work/mlp.gate.good" "$work/m/mlp.gate.npz"
+# A file that became unusable with the right hash (re-registered by hand): verify names the rule.
+cp "$D/mlp_few.npz" "$work/m/mlp.gate.npz"
+sed -i "s/\"gate_data_sha256\": \"[0-9a-f]*\"/\"gate_data_sha256\": \"$(sha256sum "$work/m/mlp.gate.npz" | cut -c1-64)\"/" "$reg"
+expect 1 "gate_data: .*holds 8 samples but the gate asks for 16" -- "$TT" registry verify --registry "$reg"
 
 echo "gate cli checks: $passes passed, $fails failed"
 exit $((fails != 0))

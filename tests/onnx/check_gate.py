@@ -2,18 +2,27 @@
 """tinytrain gate checked from outside (issue 6, "Must show" 2), and the registry schema.
 
   check_gate.py ort --tinytrain BIN --fp32 A.onnx --int8 B.onnx --work DIR [--budget X]
-                    [--mode int8|float] [--samples N] [--seed S]
+                    [--mode int8|float] [--samples N] [--seed S | --data F.npz]
 
-      Runs `BIN gate --fp32 A --int8 B --dump-inputs DIR/dump --out-json DIR/gate.json`, then
-      ONNX Runtime (CPU) on the dumped inputs, and computes the gate's numbers the way the seed
-      system's measure_quant_drop does (np.corrcoef of the concatenated first outputs, in
-      float64). Checks:
+      Runs `BIN gate --fp32 A --int8 B --dump-inputs DIR/dump --out-json DIR/gate.json` (with
+      --data F.npz: on F's samples instead of drawn ones), then ONNX Runtime (CPU) on the dumped
+      inputs, and computes the gate's numbers the way the seed system's measure_quant_drop does
+      (np.corrcoef of the concatenated first outputs, in float64). Checks:
         inputs  the dumped .npy files are the inputs the report hashed (inputs_sha256)
+        data    (with --data) they are F's first N samples, read here with numpy (the array named
+                after ORT's first input, or F's only array), bit for bit, and the report names F
+                with its SHA-256 and that array
         plcc    |PLCC(ORT) - PLCC(tinytrain)| <= 1e-6                (the must-show)
         drop    |drop(ORT) - drop(tinytrain)| <= 1e-6                (the same number, 1 - PLCC)
         verdict the same pass/fail at the report's budget, unless the drop is within 1e-6 of it
       and prints, for information, worst_abs of both and the largest |tinytrain - ORT| of the
       fp32 and int8 outputs (tinytrain's, dumped beside the inputs).
+
+      ORT runs with session.x64quantprecision=1, its exact u8 x s8 path, as in check_runtime.py:
+      on an x86 CPU without AVX-512 VNNI its default integer kernels add product pairs with
+      16-bit saturation (vpmaddubsw), which full-range int8 weights (tinytrain's QAT exports)
+      overflow, so the default session computes another function; its PLCC is printed as a
+      note.
 
   check_gate.py schema --schema model/registry.schema.json --cases DIR [--registry FILE]
 
@@ -74,7 +83,8 @@ def die(msg):
 def run_gate(args, dump, report):
     cmd = [args.tinytrain, "gate", "--fp32", args.fp32, "--int8", args.int8, "--id", "pair",
            "--dump-inputs", dump, "--out-json", report, "--mode", args.mode,
-           "--samples", str(args.samples), "--seed", str(args.seed)]
+           "--samples", str(args.samples)]
+    cmd += ["--data", args.data] if args.data else ["--seed", str(args.seed)]
     if args.budget is not None:
         cmd += ["--budget", str(args.budget)]
     print("$ " + " ".join(cmd))
@@ -94,9 +104,32 @@ def run_gate(args, dump, report):
     return rows[0]
 
 
-def ort_session(path, ort):
+def check_data(c, args, np, row, inputs, input_name):
+    """The dumped samples are the file's first N, as numpy reads them."""
+    with np.load(args.data) as z:
+        name = input_name if input_name in z.files else (z.files[0] if len(z.files) == 1 else None)
+        if name is None:
+            die(f"{args.data}: no array '{input_name}' and not exactly one array: {z.files}")
+        arr = z[name]
+    want = arr[: sum(x.shape[0] for x in inputs)].astype(np.float32)
+    got = np.concatenate(inputs) if inputs else np.zeros((0,), np.float32)
+    with open(args.data, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    src = row.get("inputs", {})
+    c.check("data", got.shape == want.shape and np.array_equal(got.view(np.uint32),
+                                                               want.view(np.uint32))
+            and src.get("source") == "file" and src.get("sha256") == sha
+            and src.get("array") == name,
+            f"dumped {got.shape} vs {args.data} '{name}'[:{want.shape[0]}] {want.shape}: "
+            f"{'bit-identical' if got.shape == want.shape and np.array_equal(got, want) else 'DIFFERENT'}"
+            f"; report inputs {src}")
+
+
+def ort_session(path, ort, precise=True):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1  # deterministic summation order
+    if precise:
+        so.add_session_config_entry("session.x64quantprecision", "1")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
@@ -126,7 +159,10 @@ def check_ort(args):
         f"{len(inputs)} dumped samples of shape {inputs[0].shape if inputs else None}, sha256 "
         f"{'equals' if inputs else 'vs'} the report's inputs_sha256")
 
-    y32 = ort_outputs(ort_session(args.fp32, ort), inputs)
+    sess32 = ort_session(args.fp32, ort)
+    if args.data:
+        check_data(c, args, np, row, inputs, sess32.get_inputs()[0].name)
+    y32 = ort_outputs(sess32, inputs)
     y8 = ort_outputs(ort_session(args.int8, ort), inputs)
     fp = np.concatenate([y.ravel() for y in y32]).astype(np.float64)
     q = np.concatenate([y.ravel() for y in y8]).astype(np.float64)
@@ -147,6 +183,11 @@ def check_ort(args):
     c.check("verdict", ort_pass == (row["status"] == "pass") or abs(drop - budget) <= PLCC_TOL,
             f"budget {budget}: ORT {'pass' if ort_pass else 'fail'}, tinytrain {row['status']}")
     c.note("worst_abs", f"ORT {worst:.6f}, tinytrain {row['worst_abs']}")
+    y8d = ort_outputs(ort_session(args.int8, ort, precise=False), inputs)
+    qd = np.concatenate([y.ravel() for y in y8d]).astype(np.float64)
+    if qd.std() >= 1e-12 and np.isfinite(qd).all():
+        c.note("ORT default session", f"PLCC {float(np.corrcoef(fp, qd)[0, 1]):.9f} (int8 kernels "
+               "that may saturate on CPUs without VNNI; not the reference)")
     for which, ys in (("fp32", y32), ("int8", y8)):
         path = os.path.join(dump, "pair", f"{which}_output.npy")
         if os.path.exists(path):
@@ -208,12 +249,14 @@ def main():
     o.add_argument("--mode", default="int8", choices=["int8", "float"])
     o.add_argument("--samples", type=int, default=16)
     o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--data", help="an .npz of samples to gate on instead of drawn ones")
     s = sub.add_parser("schema", help="the registry schema against the shared cases")
     s.add_argument("--schema", required=True)
     s.add_argument("--cases", required=True)
     s.add_argument("--registry")
     args = ap.parse_args()
-    for p in [getattr(args, k, None) for k in ("fp32", "int8", "schema", "cases", "registry")]:
+    for p in [getattr(args, k, None) for k in ("fp32", "int8", "schema", "cases", "registry",
+                                               "data")]:
         if p and not os.path.exists(p):
             die(f"{p}: no such file or directory")
     sys.exit(check_ort(args) if args.cmd == "ort" else check_schema(args))

@@ -26,6 +26,10 @@ and checks:
   fusion    ORT's optimised graph of tinytrain's file has no float Conv/Gemm/MatMul left
   quality   with --accuracy (a trained Fashion-MNIST classifier): top-1 accuracy of both int8
             models in ORT on the Fashion-MNIST test set, tinytrain >= ORT - MAX_ACC_DROP_PT;
+            with --filter (the trained denoiser, configs/fashion_filter.yaml): mean per-image
+            PSNR and PLCC of both int8 models' outputs against the clean targets of
+            --filter-test (noisy/clean test pairs written once by `tinytrain calib --split
+            test`), tinytrain >= ORT - MAX_PSNR_DROP_DB and >= ORT - MAX_PLCC_DROP;
             otherwise (random-weight models such as tests/fixtures/torch_export): the RMSE of
             each int8 model's outputs against the fp32 model's on the calibration samples,
             tinytrain <= ORT x (1 + RMSE_SLACK) + half an output step
@@ -38,6 +42,8 @@ onnx or onnxruntime.
 
     python3 tests/onnx/check_ptq.py --tinytrain build/tinytrain --calib calib.npz \\
         --accuracy model/fashion_cnn.onnx model/fashion_mlp.onnx
+    python3 tests/onnx/check_ptq.py --tinytrain build/tinytrain --calib calib_filter.npz \\
+        --filter-test test_filter.npz --filter model/fashion_filter.onnx --json-out ptq.json
     python3 tests/onnx/check_ptq.py --tinytrain build/tinytrain \\
         --calib tests/fixtures/ptq/calib.npz tests/fixtures/torch_export/*.onnx
 """
@@ -80,9 +86,16 @@ HIST_BINS_TOL = 2
 # Scales follow from the ranges: (rmax - rmin) / 255 within the same relative tolerance.
 SCALE_REL_TOL = 1e-5
 MAX_ACC_DROP_PT = 0.1     # the issue's criterion: tinytrain >= ORT - 0.1 pt
+# The filter's counterpart of that criterion. 0.1 pt of a ~92 % classifier is ~1.3 % of its
+# error rate (7-8 %); a PSNR 0.05 dB lower is an MSE 10^(0.05/10) - 1 = 1.2 % higher, the same
+# relative slack on the error measure. For PLCC close to 1, 1 - PLCC is about MSE / (2 var), so
+# 1.2 % more MSE moves the filter's 1 - PLCC (0.0084 in fp32) by ~1e-4: the PLCC margin.
+MAX_PSNR_DROP_DB = 0.05
+MAX_PLCC_DROP = 1e-4
 RMSE_SLACK = 0.05         # random-weight models: tinytrain's error at most 5 % above ORT's
 FLOAT_COMPUTE = {"Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"}
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+THREADS = 2  # ORT sessions and tinytrain ptq; --threads
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
 
@@ -94,9 +107,11 @@ class StepError(Exception):
 class Checks:
     def __init__(self):
         self.passed = self.failed = 0
+        self.records = []
 
     def report(self, name, ok, detail):
         print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+        self.records.append({"check": name, "pass": bool(ok), "detail": detail})
         if ok:
             self.passed += 1
         else:
@@ -124,7 +139,7 @@ def session(path, precise, optimized_to=None, level=ort.GraphOptimizationLevel.O
     if precise:
         so.add_session_config_entry("session.x64quantprecision", "1")
     so.graph_optimization_level = level
-    so.intra_op_num_threads = 2
+    so.intra_op_num_threads = THREADS
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     if optimized_to:
@@ -141,7 +156,7 @@ def ort_run(path, x, precise, batch=1000):
 
 def run_tinytrain(args, model, cal, method, per_tensor, out, report):
     cmd = [args.tinytrain, "ptq", model, "--mode", "static", "--calibration", cal,
-           "--method", method, "-o", out, "--report-out", report, "--threads", "2"]
+           "--method", method, "-o", out, "--report-out", report, "--threads", str(THREADS)]
     if per_tensor:
         cmd.append("--per-tensor")
     if args.reduce_range:
@@ -278,7 +293,81 @@ def output_step(path):
     return 0.0
 
 
-def check_model(c, args, model, accuracy, rows):
+def mean_psnr(y, t):
+    """Mean per-image PSNR (peak 1) of y against t, [n, values] each, as tinytrain's trainer
+    reports it (train/evaluate.c: an identical image counts as 100 dB)."""
+    r = np.sqrt(np.mean((y.astype(np.float64) - t.astype(np.float64)) ** 2, axis=1))
+    return float(np.mean(np.where(r == 0, 100.0, 20.0 * np.log10(1.0 / np.maximum(r, 1e-300)))))
+
+
+def plcc(y, t):
+    """Pearson correlation over all values, in float64 (train/metrics.c's tt_plcc)."""
+    return float(np.corrcoef(y.astype(np.float64).ravel(), t.astype(np.float64).ravel())[0, 1])
+
+
+def filter_test(path, in_name):
+    """The filter's test pairs: a `tinytrain calib CONFIG --split test` file (noisy 'input',
+    clean 'target'), so both int8 models see the very same noise."""
+    with np.load(path) as z:
+        if in_name not in z or "target" not in z:
+            raise StepError(f"{path} needs arrays '{in_name}' and 'target' (make it with "
+                            "tinytrain calib CONFIG --split test -n 10000)")
+        x, t = z[in_name].astype(np.float32), z["target"].astype(np.float32)
+    return x, t.reshape(len(t), -1)
+
+
+def eval_data(args, kind, x, in_name):
+    """(inputs, labels or targets) for the quality check of a model of this kind."""
+    if kind == "accuracy":
+        return fashion_test(args.test_samples, args.mean, args.std)
+    if kind == "filter":
+        return filter_test(args.filter_test, in_name)
+    return x, None
+
+
+def row(stem, method, gran, metric, fp32, tt, ort_v, ok, fmt, dfmt=None):
+    """One table row; fmt formats the values and dfmt (default fmt) the difference."""
+    return {"model": stem, "method": method, "granularity": gran, "metric": metric,
+            "fp32": fp32, "tinytrain": tt, "ort": ort_v, "delta": tt - ort_v, "pass": bool(ok),
+            "fmt": fmt, "dfmt": dfmt or fmt}
+
+
+def quality(c, tag, kind, key, y32, yt, yo, ye, tt_file):
+    """The quality check of one setting; the table rows it makes."""
+    stem, method, gran = key
+    n = len(yt)
+    if kind == "accuracy":
+        base, at, ao = (100.0 * np.mean(y.argmax(1) == ye) for y in (y32, yt, yo))
+        ok = c.report(f"{tag} accuracy", at >= ao - MAX_ACC_DROP_PT,
+                      f"tinytrain {at:.2f}% vs ORT {ao:.2f}% (fp32 {base:.2f}%, {n} test images)")
+        return [row(stem, method, gran, "accuracy %", base, at, ao, ok, ".2f")]
+    if kind == "filter":
+        (b_p, t_p, o_p), (b_c, t_c, o_c) = ([f(y, ye) for y in (y32, yt, yo)]
+                                            for f in (mean_psnr, plcc))
+        ok_p = c.report(f"{tag} PSNR", t_p >= o_p - MAX_PSNR_DROP_DB,
+                        f"tinytrain {t_p:.3f} dB vs ORT {o_p:.3f} dB (fp32 {b_p:.3f} dB; margin "
+                        f"{MAX_PSNR_DROP_DB} dB; {n} test pairs)")
+        ok_c = c.report(f"{tag} PLCC", t_c >= o_c - MAX_PLCC_DROP,
+                        f"tinytrain {t_c:.5f} vs ORT {o_c:.5f} (fp32 {b_c:.5f}; margin "
+                        f"{MAX_PLCC_DROP:g})")
+        return [row(stem, method, gran, "PSNR dB", b_p, t_p, o_p, ok_p, ".3f", ".4f"),
+                row(stem, method, gran, "PLCC", b_c, t_c, o_c, ok_c, ".5f", ".1e")]
+    step = output_step(tt_file)
+    rt, ro = (float(np.sqrt(np.mean((y - y32) ** 2))) for y in (yt, yo))
+    d = np.abs(yt - yo) / step if step else np.full(yt.shape, np.nan)
+    # The two output scales can differ by float ulps (ranges from two float forwards), so "the
+    # same code" is |difference| < half a step, not equality.
+    same = 100.0 * float(np.mean(d < 0.5))
+    ok = c.report(f"{tag} outputs", rt <= ro * (1 + RMSE_SLACK) + 0.5 * step,
+                  f"RMSE vs fp32: tinytrain {rt:.4g}, ORT {ro:.4g}; tinytrain vs ORT: "
+                  f"{same:.2f}% of outputs on the same code, at most {np.max(d):.2f} "
+                  f"output steps apart ({n} calibration samples)")
+    return [row(stem, method, gran, "RMSE vs fp32", None, rt, ro, ok, ".4g")]
+
+
+def check_model(c, args, model, kind, rows):
+    """Every setting of one model; kind: accuracy (a Fashion-MNIST classifier), filter (the
+    denoiser, on --filter-test) or outputs (anything else, on the calibration samples)."""
     stem = os.path.splitext(os.path.basename(model))[0]
     work = os.path.join(args.work, stem)
     os.makedirs(work, exist_ok=True)
@@ -289,12 +378,8 @@ def check_model(c, args, model, accuracy, rows):
         x = z[in_name].astype(np.float32)
     pre = os.path.join(work, "pre.onnx")
     quant_pre_process(model, pre, skip_symbolic_shape=True)
-    if accuracy:
-        xe, ye = fashion_test(args.test_samples, args.mean, args.std)
-    else:
-        xe = x
+    xe, ye = eval_data(args, kind, x, in_name)
     y32 = ort_run(model, xe, True)
-    base = (100.0 * np.mean(y32.argmax(1) == ye)) if accuracy else None
     for method in args.methods:
         for gran in args.granularity:
             tag = f"{stem} {method} {gran}"
@@ -309,26 +394,37 @@ def check_model(c, args, model, accuracy, rows):
             check_fusion(c, tag, tt_file, work)
             precise = not args.ort_default_session
             yt, yo = ort_run(tt_file, xe, precise), ort_run(ort_file, xe, precise)
-            if accuracy:
-                at, ao = (100.0 * np.mean(y.argmax(1) == ye) for y in (yt, yo))
-                c.report(f"{tag} accuracy", at >= ao - MAX_ACC_DROP_PT,
-                         f"tinytrain {at:.2f}% vs ORT {ao:.2f}% (fp32 {base:.2f}%, "
-                         f"{len(ye)} test images)")
-                rows.append((stem, method, gran, f"{base:.2f}", f"{at:.2f}", f"{ao:.2f}",
-                             f"{at - ao:+.2f}"))
-            else:
-                step = output_step(tt_file)
-                rt, ro = (float(np.sqrt(np.mean((y - y32) ** 2))) for y in (yt, yo))
-                d = np.abs(yt - yo) / step if step else np.full(yt.shape, np.nan)
-                # The two output scales can differ by float ulps (ranges from two float
-                # forwards), so "the same code" is |difference| < half a step, not equality.
-                same = 100.0 * float(np.mean(d < 0.5))
-                c.report(f"{tag} outputs", rt <= ro * (1 + RMSE_SLACK) + 0.5 * step,
-                         f"RMSE vs fp32: tinytrain {rt:.4g}, ORT {ro:.4g}; tinytrain vs ORT: "
-                         f"{same:.2f}% of outputs on the same code, at most {np.max(d):.2f} "
-                         f"output steps apart ({len(xe)} calibration samples)")
-                rows.append((stem, method, gran, "-", f"RMSE {rt:.4g}", f"RMSE {ro:.4g}",
-                             f"{same:.1f}% same code"))
+            rows += quality(c, tag, kind, (stem, method, gran), y32, yt, yo, ye, tt_file)
+
+
+def cell(v, fmt):
+    return "-" if v is None else format(v, fmt)
+
+
+def table(rows):
+    """The rows as a Markdown table (also bench/ptq_table.py's, from --json-out files)."""
+    out = ["| model | method | weights | metric | fp32 | tinytrain | ORT | difference | pass |",
+           "|---|---|---|---|--:|--:|--:|--:|---|"]
+    for r in rows:
+        f = r["fmt"]
+        out.append(f"| {r['model']} | {r['method']} | {r['granularity']} | {r['metric']} | "
+                   f"{cell(r['fp32'], f)} | {cell(r['tinytrain'], f)} | {cell(r['ort'], f)} | "
+                   f"{cell(r['delta'], '+' + r['dfmt'])} | {'PASS' if r['pass'] else 'FAIL'} |")
+    return "\n".join(out)
+
+
+def write_json(path, args, c, rows):
+    doc = {"schema": "check-ptq-v1", "argv": sys.argv, "ort_version": ort.__version__,
+           "calibration": args.calib, "filter_test": args.filter_test,
+           "test_samples": args.test_samples, "threads": THREADS,
+           "margins": {"accuracy_pt": MAX_ACC_DROP_PT, "psnr_db": MAX_PSNR_DROP_DB,
+                       "plcc": MAX_PLCC_DROP, "rmse_slack": RMSE_SLACK},
+           "rows": rows,
+           "checks": c.records, "passed": c.passed, "failed": c.failed}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
 
 
 def main():
@@ -341,6 +437,10 @@ def main():
     ap.add_argument("--work", default="ptq_check")
     ap.add_argument("--accuracy", nargs="*", default=[],
                     help="trained Fashion-MNIST classifiers: compare test accuracy")
+    ap.add_argument("--filter", nargs="*", default=[],
+                    help="trained Fashion-MNIST denoisers: compare PSNR and PLCC on --filter-test")
+    ap.add_argument("--filter-test", help=".npz of test pairs: 'input' (noisy) and 'target' "
+                    "(clean), from `tinytrain calib CONFIG --split test -n 10000`")
     ap.add_argument("models", nargs="*", help="other fp32 models: compare outputs")
     ap.add_argument("--methods", default="minmax,entropy,percentile")
     ap.add_argument("--granularity", default="per-channel,per-tensor")
@@ -349,14 +449,23 @@ def main():
     ap.add_argument("--mean", type=float, default=0.2860)
     ap.add_argument("--std", type=float, default=0.3530)
     ap.add_argument("--ort-default-session", action="store_true")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="ORT session threads and tinytrain ptq --threads (default 2)")
+    ap.add_argument("--json-out", help="write the checks and the table as JSON here")
     args = ap.parse_args()
+    if args.threads < 1:
+        ap.error("--threads must be >= 1")
+    global THREADS
+    THREADS = args.threads
+    if args.filter and not args.filter_test:
+        ap.error("--filter needs --filter-test FILE.npz")
     args.methods = args.methods.split(",")
     args.granularity = args.granularity.split(",")
     if any(m not in METHODS for m in args.methods) or \
             any(g not in ("per-channel", "per-tensor") for g in args.granularity):
         ap.error("--methods: minmax,entropy,percentile; --granularity: per-channel,per-tensor")
-    if not args.accuracy and not args.models:
-        ap.error("give models to check (positional) and/or --accuracy MODEL...")
+    if not args.accuracy and not args.models and not args.filter:
+        ap.error("give models to check (positional), --accuracy MODEL... and/or --filter MODEL...")
     if args.accuracy and not os.path.isdir(FASHION_DIR):
         print(f"SKIP: --accuracy needs the Fashion-MNIST test set in {FASHION_DIR}")
         return SKIP
@@ -375,16 +484,17 @@ def main():
     c, rows = Checks(), []
     try:
         for m in args.accuracy:
-            check_model(c, args, m, True, rows)
+            check_model(c, args, m, "accuracy", rows)
+        for m in args.filter:
+            check_model(c, args, m, "filter", rows)
         for m in args.models:
-            check_model(c, args, m, False, rows)
+            check_model(c, args, m, "outputs", rows)
     except StepError as e:
         print(f"ERROR: {e}")
         return 2
-    print("\n| model | method | weights | fp32 | tinytrain | ORT | difference |")
-    print("|---|---|---|--:|--:|--:|--:|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
+    print("\n" + table(rows))
+    if args.json_out:
+        write_json(args.json_out, args, c, rows)
     print(f"\n{c.passed} passed, {c.failed} failed")
     return 1 if c.failed else 0
 

@@ -171,6 +171,54 @@ static void ref_pool_vjp(tt_op_type op, const pool_case *k, bool include_pad, in
 
 /* Shapes big enough for the OpenMP plane loops to run in parallel, forward and backward against
  * the reference. Gradients are sums of at most 9 terms: 1e-5 is ample. */
+/* MaxPool on uint8 and int8 data, 2x2 stride 2 (the int8 runtime's fast path, which works on
+ * row chunks of 128 outputs) on planes wider than a chunk and with an odd width and height
+ * (the last column and row are dropped), against ref_pool on the same values. Exact. */
+static void maxpool_quantised_2x2(void **state)
+{
+    (void)state;
+    const pool_case k = {"q 2x2", 2, 3, 7, 301, 2, 2, 2, 2, {0, 0, 0, 0}, 1, 1};
+    const tt_dtype types[2] = {TT_U8, TT_I8};
+    tt_rng rng;
+    tt_rng_seed(&rng, 26, 0);
+    for (int v = 0; v < 2; v++) {
+        tt_graph *g;
+        TT_ASSERT_OK(tt_graph_create(&g));
+        int64_t xd[4] = {TT_DIM_BATCH, k.c, k.h, k.w};
+        int x, y;
+        TT_ASSERT_OK(tt_graph_add_input(g, "x", types[v], 4, xd, &x));
+        int64_t ks[2] = {2, 2};
+        tt_attr at[2] = {tt_attr_ints("kernel_shape", 2, ks), tt_attr_ints("strides", 2, ks)};
+        TT_ASSERT_OK(tt_graph_add_node(g, TT_OP_MAXPOOL, "pool", 1, &x, 2, at, &y));
+        tt_exec *e;
+        TT_ASSERT_OK(tt_exec_create(g, k.n, &e));
+        int64_t xn = k.n * k.c * k.h * k.w;
+        uint8_t *xv = malloc((size_t)xn);
+        float *xf = malloc((size_t)xn * sizeof *xf);
+        for (int64_t i = 0; i < xn; i++) {
+            xv[i] = (uint8_t)tt_rng_below(&rng, 256);
+            xf[i] = types[v] == TT_U8 ? (float)xv[i] : (float)(int8_t)xv[i];
+        }
+        TT_ASSERT_OK(tt_exec_set_input(e, x, xv, k.n));
+        TT_ASSERT_OK(tt_exec_forward(e, k.n, false));
+        const tt_tensor *yt = tt_exec_value(e, y);
+        int64_t yn = tt_tensor_numel(yt);
+        assert_int_equal(yn, k.n * k.c * 3 * 150);
+        double *ref = malloc((size_t)yn * sizeof *ref);
+        ref_pool(TT_OP_MAXPOOL, &k, false, k.n, xf, ref);
+        const uint8_t *got = yt->data;
+        for (int64_t i = 0; i < yn; i++) {
+            double gv = types[v] == TT_U8 ? (double)got[i] : (double)(int8_t)got[i];
+            assert_float_equal(gv, ref[i], 0.0);
+        }
+        free(ref);
+        free(xf);
+        free(xv);
+        tt_exec_free(e);
+        tt_graph_free(g);
+    }
+}
+
 static void pool_large(void **state)
 {
     (void)state;
@@ -400,11 +448,11 @@ static void pool_shape_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(maxpool_ties),      cmocka_unit_test(maxpool_negative_with_padding),
-        cmocka_unit_test(maxpool_nan),       cmocka_unit_test(maxpool_reference_and_grad),
-        cmocka_unit_test(avgpool_hand),      cmocka_unit_test(avgpool_reference_and_grad),
-        cmocka_unit_test(pool_large),        cmocka_unit_test(global_avgpool),
-        cmocka_unit_test(pool_shape_errors),
+        cmocka_unit_test(maxpool_ties),   cmocka_unit_test(maxpool_negative_with_padding),
+        cmocka_unit_test(maxpool_nan),    cmocka_unit_test(maxpool_reference_and_grad),
+        cmocka_unit_test(avgpool_hand),   cmocka_unit_test(avgpool_reference_and_grad),
+        cmocka_unit_test(pool_large),     cmocka_unit_test(maxpool_quantised_2x2),
+        cmocka_unit_test(global_avgpool), cmocka_unit_test(pool_shape_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /* The model registry (tinytrain/registry.h): the C validator against the JSON cases that
  * tests/onnx/check_gate.py runs through model/registry.schema.json (tests/fixtures/gate/
- * registry_cases, made by scripts/gen_gate_fixtures.py: good_* valid, bad_* and cbad_* invalid),
- * one message per broken rule, the disk checks (missing file, hash and opset mismatch, a symbolic
- * link out of the directory, a missing calibration set) on the fixture models, and the writer:
+ * registry_cases, made by scripts/gen_gate_fixtures.py and, for gate_data, tests/fixtures/gate/
+ * gen_gate_data.py: good_* valid, bad_* and cbad_* invalid), one message per broken rule, the
+ * disk checks (missing file, hash and opset mismatch, a symbolic link out of the directory, a
+ * missing calibration set, gate data missing, altered or unusable) on the fixture models, and
+ * the writer:
  * sorted by id, byte-identical to Python's json.dumps(indent=2, sort_keys=True) of the same
  * registry. */
 #include "testutil.h"
@@ -83,12 +85,18 @@ static const struct {
     {"bad_notes_long", "notes: is longer than 512 characters"},
     {"bad_calibration_ext", "must be a .npz or .h5 file"},
     {"bad_models_not_array", "models: must be an array"},
+    {"bad_gate_data_no_sha", "gate_data: is given without gate_data_sha256"},
+    {"bad_gate_data_sha_alone", "gate_data_sha256: is given without gate_data"},
+    {"bad_gate_data_ext", "gate_data: 'm.gate.h5' must be an .npz file"},
+    {"bad_gate_data_path", "gate_data: '../m.gate.npz' must start with a lowercase letter"},
+    {"bad_gate_data_hash", "gate_data_sha256: must be 64 lowercase hexadecimal digits"},
+    {"bad_fp32_with_gate_data", "gate_data: given for quant_mode 'fp32'"},
     {"cbad_duplicate_id", "id 'm' is already used by models[0]; ids must be unique"},
     {"cbad_duplicate_key", "schema_version: given twice"},
 };
 
 static const char *const good_cases[] = {"good_empty", "good_fp32", "good_full",
-                                         "good_integral_opset"};
+                                         "good_integral_opset", "good_gate_data"};
 
 static void load_case(const char *name, tt_registry *reg, tt_status *s)
 {
@@ -293,6 +301,64 @@ static void test_check_files(void **state)
     expect_files(&reg, TT_ERR_IO, "models[0] (id 'mlp'): onnx");
 }
 
+/* Gate data: present, the registered file, and what the gate can read at its default 16
+ * samples against the model's input [N, 4] (tests/fixtures/gate/data). */
+static void expect_gate_data(const char *fixture, const char *sha_or_null, tt_status want,
+                             const char *message)
+{
+    char rel[128], sha[65], sha32[65], sha8[65], extra[256];
+    snprintf(rel, sizeof rel, "gate/data/%s", fixture);
+    copy_fixture(rel, "g.npz");
+    sha_of("g.npz", sha);
+    sha_of("mlp.onnx", sha32);
+    sha_of("mlp.int8.onnx", sha8);
+    snprintf(extra, sizeof extra, ", \"gate_data\": \"g.npz\", \"gate_data_sha256\": \"%s\"",
+             sha_or_null ? sha_or_null : sha);
+    tt_registry reg;
+    TT_ASSERT_OK(registry_for("qat", sha32, sha8, 13, extra, &reg));
+    expect_files(&reg, want, message);
+}
+
+static void test_check_gate_data(void **state)
+{
+    (void)state;
+    copy_fixture("gate/mlp.onnx", "mlp.onnx");
+    copy_fixture("gate/mlp.int8.onnx", "mlp.int8.onnx");
+    expect_gate_data("mlp_good.npz", NULL, TT_OK, NULL);
+    expect_gate_data("mlp_one.npz", NULL, TT_OK, NULL); /* the only array, whatever its name */
+    expect_gate_data("mlp_good.npz", SHA_A, TT_ERR_FORMAT,
+                     "models[0] (id 'mlp'): gate_data: sha256 mismatch");
+    expect_gate_data("mlp_noname.npz", NULL, TT_ERR_FORMAT, "has no array named 'input'");
+    /* The entry's label, then the reader's message. */
+    expect_gate_data("mlp_shape.npz", NULL, TT_ERR_SHAPE, "models[0] (id 'mlp'): gate_data: ");
+    expect_gate_data("mlp_shape.npz", NULL, TT_ERR_SHAPE,
+                     "array 'input' has shape [16, 5]; the model input 'input' takes [N, 4]");
+    expect_gate_data("mlp_dtype.npz", NULL, TT_ERR_UNSUPPORTED, "array 'input' has dtype int32");
+    expect_gate_data("mlp_few.npz", NULL, TT_ERR_INVALID_ARG,
+                     "holds 8 samples but the gate asks for 16");
+    expect_gate_data("mlp_nan.npz", NULL, TT_ERR_NUMERIC, "sample 5 has NaN");
+    char p[256];
+    snprintf(p, sizeof p, "%s/g.npz", tmpdir);
+    unlink(p);
+    char sha32[65], sha8[65];
+    sha_of("mlp.onnx", sha32);
+    sha_of("mlp.int8.onnx", sha8);
+    tt_registry reg;
+    TT_ASSERT_OK(registry_for("qat", sha32, sha8, 13,
+                              ", \"gate_data\": \"g.npz\", \"gate_data_sha256\": \"" SHA_A "\"",
+                              &reg));
+    expect_files(&reg, TT_ERR_IO, "models[0] (id 'mlp'): gate_data: ");
+    TT_ASSERT_OK(registry_for("qat", sha32, sha8, 13,
+                              ", \"gate_data\": \"g.npz\", \"gate_data_sha256\": \"" SHA_A "\"",
+                              &reg));
+    expect_files(&reg, TT_ERR_IO, "g.npz does not exist");
+    /* The next test links mlp.onnx out of the directory. */
+    snprintf(p, sizeof p, "%s/mlp.onnx", tmpdir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/mlp.int8.onnx", tmpdir);
+    unlink(p);
+}
+
 /* A symbolic link inside the directory that points out of it is refused: the path rule alone
  * cannot see it. */
 static void test_symlink_escape(void **state)
@@ -367,6 +433,20 @@ static void test_insert_sorted(void **state)
     e = make_entry("up", TT_QUANT_FP32);
     snprintf(e.onnx, sizeof e.onnx, "../up.onnx");
     assert_int_equal(tt_registry_insert(&reg, &e, false), TT_ERR_FORMAT);
+    /* gate_data: with its hash, an .npz, never for fp32. */
+    e = make_entry("g", TT_QUANT_QAT);
+    snprintf(e.gate_data, sizeof e.gate_data, "g.npz");
+    assert_int_equal(tt_registry_insert(&reg, &e, false), TT_ERR_FORMAT);
+    assert_non_null(strstr(tt_last_error(), "is given without gate_data_sha256"));
+    memcpy(e.gate_data_sha256, SHA_A, 65);
+    snprintf(e.gate_data, sizeof e.gate_data, "g.h5");
+    assert_int_equal(tt_registry_insert(&reg, &e, false), TT_ERR_FORMAT);
+    assert_non_null(strstr(tt_last_error(), "'g.h5' must be an .npz file"));
+    e = make_entry("g", TT_QUANT_FP32);
+    snprintf(e.gate_data, sizeof e.gate_data, "g.npz");
+    memcpy(e.gate_data_sha256, SHA_A, 65);
+    assert_int_equal(tt_registry_insert(&reg, &e, false), TT_ERR_FORMAT);
+    assert_non_null(strstr(tt_last_error(), "gate_data: given for quant_mode 'fp32'"));
     assert_int_equal(reg.n, 4);
 
     /* Saved and read back: the same registry. */
@@ -386,24 +466,29 @@ static void test_insert_sorted(void **state)
 }
 
 /* The writer's layout is Python's json.dumps(indent=2, sort_keys=True, ensure_ascii=False):
- * scripts/gen_gate_fixtures.py wrote good_full.json that way, and a load + save gives the same
- * bytes (unicode notes, a fractional budget, "$schema", nested paths). */
+ * scripts/gen_gate_fixtures.py wrote good_full.json and gen_gate_data.py good_gate_data.json that
+ * way, and a load + save gives the same bytes (unicode notes, a fractional budget, "$schema",
+ * nested paths, gate_data and its hash). */
 static void test_layout_matches_python(void **state)
 {
     (void)state;
-    char path[512];
-    tt_test_fixture("gate/registry_cases/good_full.json", path, sizeof path);
-    size_t len;
-    char *want = tt_test_read_file(path, &len);
-    tt_registry reg;
-    TT_ASSERT_OK(tt_registry_load(path, &reg));
-    char *got = NULL;
-    TT_ASSERT_OK(tt_registry_to_json(&reg, &got));
-    if (strcmp(got, want)) print_error("got:\n%s\nwant:\n%s\n", got, want);
-    assert_string_equal(got, want);
-    free(got);
-    tt_registry_free(&reg);
-    free(want);
+    const char *cases[] = {"good_full", "good_gate_data"};
+    for (int i = 0; i < 2; i++) {
+        char rel[128], path[512];
+        snprintf(rel, sizeof rel, "gate/registry_cases/%s.json", cases[i]);
+        tt_test_fixture(rel, path, sizeof path);
+        size_t len;
+        char *want = tt_test_read_file(path, &len);
+        tt_registry reg;
+        TT_ASSERT_OK(tt_registry_load(path, &reg));
+        char *got = NULL;
+        TT_ASSERT_OK(tt_registry_to_json(&reg, &got));
+        if (strcmp(got, want)) print_error("got:\n%s\nwant:\n%s\n", got, want);
+        assert_string_equal(got, want);
+        free(got);
+        tt_registry_free(&reg);
+        free(want);
+    }
 }
 
 static void test_names(void **state)
@@ -433,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_check_files),
+        cmocka_unit_test(test_check_gate_data),
         cmocka_unit_test(test_symlink_escape),
         cmocka_unit_test(test_insert_sorted),
         cmocka_unit_test(test_layout_matches_python),
