@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "tinytrain/gate.h"
 #include "tinytrain/tinytrain.h"
+#include "data/clock.h"
 
 #define DEFAULT_REGISTRY "model/registry.json"
 
@@ -248,13 +249,6 @@ static int select_entries(const tt_registry *reg, const gate_args *a,
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void report_row(const tt_gate_row *r)
 {
     char line[2048];
@@ -328,7 +322,7 @@ int tt_cmd_gate(int argc, char **argv)
         free(a.ids);
         return rc;
     }
-    double t0 = now_s();
+    double t0 = tt_clock_s();
     tt_registry reg = {0};
     bool pair = a.fp32 != NULL;
     const char *registry = a.registry ? a.registry : DEFAULT_REGISTRY;
@@ -352,7 +346,7 @@ int tt_cmd_gate(int argc, char **argv)
                            .dump_dir = a.dump,
                            .backend = "cpu",
                            .opts = &o,
-                           .wall_s = now_s() - t0};
+                           .wall_s = tt_clock_s() - t0};
         rc = write_reports(&a, rows, n, &run);
         if (!rc && a.gate && !tt_gate_all_ok(rows, n)) rc = TT_EXIT_FAIL;
     }

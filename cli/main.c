@@ -20,6 +20,9 @@ static void usage(FILE *f)
                "  export CKPT -o F     fp32 or QDQ ONNX from a checkpoint (docs/onnx.md)\n"
                "  calib CONFIG -n N -o F  calibration set (.npz/.h5) for PTQ (docs/calib.md)\n"
                "  ptq MODEL.onnx --mode static --calibration F  int8 QDQ by PTQ (docs/ptq.md)\n"
+               "  ptq MODEL.onnx --mode dynamic  int8 as ONNX Runtime's quantize_dynamic\n"
+               "  recommend MODEL.onnx --calibration F --budget X  the cheapest int8 mode\n"
+               "                       inside the budget, or QAT (docs/ptq.md)\n"
                "  registry verify|add  the model registry: check it, register a model "
                "(docs/gate.md)\n"
                "  gate [ID...]         int8 models against their fp32 baselines (docs/gate.md)\n"
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "export")) return tt_cmd_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "calib")) return tt_cmd_calib(argc - 1, argv + 1);
     if (!strcmp(cmd, "ptq")) return tt_cmd_ptq(argc - 1, argv + 1);
+    if (!strcmp(cmd, "recommend")) return tt_cmd_recommend(argc - 1, argv + 1);
     if (!strcmp(cmd, "registry")) return tt_cmd_registry(argc - 1, argv + 1);
     if (!strcmp(cmd, "gate")) return tt_cmd_gate(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return tt_cmd_run(argc - 1, argv + 1);

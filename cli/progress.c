@@ -3,19 +3,13 @@
 #include <stdio.h>
 #include <time.h>
 #include "cli/cli.h"
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "data/clock.h"
 
 void tt_cli_on_progress(const tt_progress *p, void *user)
 {
     tt_cli_ui *ui = user;
     if (ui->mode != TT_OUT_HUMAN || !ui->tty) return;
-    double now = wall();
+    double now = tt_clock_s();
     if (now - ui->last_draw < 0.1 && p->batch != p->batches) return;
     ui->last_draw = now;
     int width = 24, fill = (int)((double)width * (double)p->batch / (double)p->batches);

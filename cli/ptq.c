@@ -1,5 +1,6 @@
-/* tinytrain ptq MODEL.onnx --mode static --calibration FILE: static post-training quantisation
- * of an fp32 ONNX model into QDQ int8 (docs/ptq.md). */
+/* tinytrain ptq MODEL.onnx --mode static --calibration FILE | --mode dynamic: post-training
+ * quantisation of an fp32 ONNX model into int8 ONNX, static QDQ or ORT's dynamic IntegerOps
+ * graph (docs/ptq.md). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,30 +10,41 @@
 #include "cli/cli.h"
 #include "tinytrain/ptq.h"
 #include "tinytrain/tinytrain.h"
+#include "data/clock.h"
 
 static void ptq_usage(FILE *f)
 {
     fprintf(f,
-            "usage: tinytrain ptq MODEL.onnx --mode static --calibration FILE [options]\n\n"
-            "Quantise an fp32 ONNX model to int8 QDQ ONNX (uint8 activations, int8 weights,\n"
-            "int32 biases) as ONNX Runtime's quantize_static does, calibrating activation\n"
-            "ranges on tinytrain's own runtime (docs/ptq.md).\n\n"
+            "usage: tinytrain ptq MODEL.onnx --mode static --calibration FILE [options]\n"
+            "       tinytrain ptq MODEL.onnx --mode dynamic [options]\n\n"
+            "Quantise an fp32 ONNX model to int8 ONNX (docs/ptq.md):\n"
+            "  static   QDQ (uint8 activations, int8 weights, int32 biases) as ONNX Runtime's\n"
+            "           quantize_static does, calibrating activation ranges on tinytrain's own\n"
+            "           runtime;\n"
+            "  dynamic  the graph ONNX Runtime's quantize_dynamic writes: MatMul (Gemm) and Conv\n"
+            "           -> DynamicQuantizeLinear + MatMulInteger/ConvInteger, activation ranges\n"
+            "           computed at run time; no calibration set.\n\n"
             "options:\n"
-            "  --mode M               static (dynamic is not available yet)\n"
-            "  --calibration FILE     .npz or .h5 with an array named after the model input,\n"
-            "                         [N, input shape...] (tinytrain calib writes one)\n"
-            "  --method M             minmax (default), entropy or percentile\n"
-            "  --percentile P         percentile method: in (0, 100] (default 99.999)\n"
-            "  --num-bins N           entropy/percentile histogram bins (default 2048)\n"
-            "  --per-channel          one weight scale per output channel (default)\n"
-            "  --per-tensor           one weight scale per weight tensor\n"
-            "  --activation-type T    u8 (default) or s8 (int8 asymmetric)\n"
-            "  --weight-type T        s8 (default; u8 is not available)\n"
-            "  --reduce-range         7-bit weights, int8 [-64, 64] (for AVX2 without VNNI)\n"
-            "  --exclude NODE...      leave these nodes (ONNX node names) in float\n"
-            "  -o, --output FILE      the QDQ model (default: MODEL.int8.onnx beside MODEL)\n"
-            "  --report-out FILE      write a JSON report (sizes, settings, ranges, provenance)\n"
-            "  --batch N              samples per calibration forward pass (default %d)\n"
+            "  --mode M               static or dynamic (required)\n"
+            "  --calibration FILE     static: .npz or .h5 with an array named after the model\n"
+            "                         input, [N, input shape...] (tinytrain calib writes one);\n"
+            "                         refused with dynamic\n"
+            "  --method M             static: minmax (default), entropy or percentile\n"
+            "  --percentile P         static, percentile: in (0, 100] (default 99.999)\n"
+            "  --num-bins N           static, entropy/percentile histogram bins (default 2048)\n"
+            "  --per-channel          one weight scale per output channel (static default;\n"
+            "                         dynamic: per MatMul column, Conv weights stay per tensor)\n"
+            "  --per-tensor           one weight scale per weight tensor (dynamic default)\n"
+            "  --activation-type T    u8 (default) or s8 (static only: int8 asymmetric)\n"
+            "  --weight-type T        s8 (default, symmetric) or u8 (dynamic only, asymmetric)\n"
+            "  --reduce-range         7-bit weights, int8 [-64, 64] / uint8 [0, 127] (for AVX2\n"
+            "                         without VNNI)\n"
+            "  --exclude NODE...      leave these nodes (ONNX node names) in float; dynamic:\n"
+            "                         names of the rewritten graph, a Gemm's name standing for\n"
+            "                         its MatMul\n"
+            "  -o, --output FILE      the int8 model (default: MODEL.int8.onnx beside MODEL)\n"
+            "  --report-out FILE      write a JSON report (sizes, settings, provenance)\n"
+            "  --batch N              static: samples per calibration forward pass (default %d)\n"
             "  --threads T            kernel threads (default: all cores)\n"
             "  -h, --help             this help\n\n"
             "exit status: 0 written; 1 the model or calibration set could not be used (names,\n"
@@ -150,32 +162,22 @@ static int read_method(const ptq_args *a, tt_ptq_opts *o)
 
 static int read_types(const ptq_args *a, tt_ptq_opts *o)
 {
-    if (a->per_channel && a->per_tensor)
-        return usage_error("--per-channel and --per-tensor exclude each other", NULL);
     o->per_tensor = a->per_tensor;
-    o->reduce_range = a->reduce_range;
     if (a->act && strcmp(a->act, "u8") && strcmp(a->act, "s8"))
         return usage_error("--activation-type: must be u8 or s8, got", a->act);
     o->activation_s8 = a->act && !strcmp(a->act, "s8");
     if (a->wt && !strcmp(a->wt, "u8"))
-        return usage_error("--weight-type u8 is not available (ORT makes uint8 weights "
-                           "asymmetric, and per-channel zero points that differ are refused by "
-                           "QLinearConv); use s8, the default",
+        return usage_error("--weight-type u8 is not available with --mode static (ORT makes "
+                           "uint8 weights asymmetric, and per-channel zero points that differ are "
+                           "refused by QLinearConv); use s8, the default",
                            NULL);
     if (a->wt && strcmp(a->wt, "s8")) return usage_error("--weight-type: must be s8, got", a->wt);
     return 0;
 }
 
-/* Everything on the command line into o; 0 or an exit code after printing the error. */
-static int read_options(const ptq_args *a, tt_ptq_opts *o)
+static int read_static(const ptq_args *a, tt_ptq_opts *o)
 {
     *o = tt_ptq_defaults();
-    if (!a->mode) return usage_error("missing --mode static", NULL);
-    if (!strcmp(a->mode, "dynamic"))
-        return usage_error("--mode dynamic is not available yet; use --mode static with "
-                           "--calibration FILE",
-                           NULL);
-    if (strcmp(a->mode, "static")) return usage_error("--mode: must be static, got", a->mode);
     if (!a->calib)
         return usage_error("--mode static needs --calibration FILE (.npz or .h5; make one with "
                            "'tinytrain calib CONFIG -n 256 -o calib.npz')",
@@ -185,6 +187,52 @@ static int read_options(const ptq_args *a, tt_ptq_opts *o)
     if (rc) return rc;
     if (a->batch && !parse_i64(a->batch, 1, 1 << 20, &o->batch))
         return usage_error("--batch: must be a whole number >= 1, got", a->batch);
+    return 0;
+}
+
+/* quantize_dynamic's settings: calibration options are refused rather than ignored. */
+static int read_dynamic(const ptq_args *a, tt_ptq_opts *o)
+{
+    *o = tt_ptq_dynamic_defaults();
+    if (a->calib)
+        return usage_error("--mode dynamic takes no --calibration: DynamicQuantizeLinear computes "
+                           "the activation ranges at run time (drop it, or use --mode static)",
+                           NULL);
+    const char *flag = a->method       ? "--method"
+                       : a->percentile ? "--percentile"
+                       : a->bins       ? "--num-bins"
+                       : a->batch      ? "--batch"
+                                       : NULL;
+    if (flag) {
+        fprintf(stderr,
+                "tinytrain ptq: %s is a calibration option of --mode static; --mode dynamic has "
+                "no calibration (see 'tinytrain ptq --help')\n",
+                flag);
+        return TT_EXIT_USAGE;
+    }
+    if (a->act && strcmp(a->act, "u8"))
+        return usage_error("--mode dynamic quantises activations to u8 only "
+                           "(DynamicQuantizeLinear), got --activation-type",
+                           a->act);
+    if (a->wt && strcmp(a->wt, "s8") && strcmp(a->wt, "u8"))
+        return usage_error("--weight-type: must be s8 or u8, got", a->wt);
+    o->weight_u8 = a->wt && !strcmp(a->wt, "u8");
+    o->per_tensor = !a->per_channel;
+    return 0;
+}
+
+/* Everything on the command line into o; 0 or an exit code after printing the error. */
+static int read_options(const ptq_args *a, tt_ptq_opts *o)
+{
+    if (!a->mode) return usage_error("missing --mode static or --mode dynamic", NULL);
+    bool dynamic = !strcmp(a->mode, "dynamic");
+    if (!dynamic && strcmp(a->mode, "static"))
+        return usage_error("--mode: must be static or dynamic, got", a->mode);
+    if (a->per_channel && a->per_tensor)
+        return usage_error("--per-channel and --per-tensor exclude each other", NULL);
+    int rc = dynamic ? read_dynamic(a, o) : read_static(a, o);
+    if (rc) return rc;
+    o->reduce_range = a->reduce_range;
     int64_t t = 0;
     if (a->threads && !parse_i64(a->threads, 1, 1024, &t))
         return usage_error("--threads: must be a whole number from 1 to 1024, got", a->threads);
@@ -204,16 +252,28 @@ static char *default_output(const char *model)
     return out;
 }
 
-static double now_s(void)
+static void dynamic_summary(const ptq_args *a, const char *out, const tt_ptq_opts *o,
+                            const tt_ptq_result *r)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    printf("tinytrain ptq: %s -> %s (dynamic int8 as ONNX Runtime's quantize_dynamic, weights "
+           "%s %s%s)\n",
+           a->model, out, o->weight_u8 ? "uint8" : "int8",
+           o->per_tensor ? "per tensor" : "per channel (MatMul)", o->reduce_range ? ", 7-bit" : "");
+    printf("  %d DynamicQuantizeLinear, %d MatMulInteger, %d ConvInteger (%d Gemm -> MatMul), %d "
+           "node%s left in float; %" PRId64 " -> %" PRId64 " bytes (%.2fx)\n",
+           r->dynamic_quantize_nodes, r->matmul_integer_nodes, r->conv_integer_nodes,
+           r->gemm_rewritten, r->excluded_nodes, r->excluded_nodes == 1 ? "" : "s", r->input_bytes,
+           r->output_bytes,
+           r->input_bytes ? (double)r->output_bytes / (double)r->input_bytes : 0.0);
 }
 
 static void summary(const ptq_args *a, const char *out, const tt_ptq_opts *o,
                     const tt_ptq_result *r)
 {
+    if (o->mode == TT_PTQ_DYNAMIC) {
+        dynamic_summary(a, out, o, r);
+        return;
+    }
     printf("tinytrain ptq: %s -> %s (static QDQ int8, %s calibration on %" PRId64
            " samples, weights %s%s%s)\n",
            a->model, out, tt_calib_method_name(o->method), r->samples,
@@ -231,7 +291,7 @@ static void summary(const ptq_args *a, const char *out, const tt_ptq_opts *o,
 
 int tt_cmd_ptq(int argc, char **argv)
 {
-    double t0 = now_s();
+    double t0 = tt_clock_s();
     ptq_args a = {0};
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? TT_EXIT_OK : rc;
@@ -250,7 +310,9 @@ int tt_cmd_ptq(int argc, char **argv)
     tt_ptq_result r;
     rc = TT_EXIT_OK;
     if (tt_ptq_quantize(a.model, a.calib, out, &o, &r) != TT_OK) {
-        tt_cli_error("ptq", a.model, true);
+        /* most messages name the model already */
+        bool named = !strncmp(tt_last_error(), a.model, strlen(a.model));
+        tt_cli_error("ptq", named ? tt_last_error() : a.model, !named);
         free(def);
         return TT_EXIT_FAIL;
     }
@@ -261,7 +323,7 @@ int tt_cmd_ptq(int argc, char **argv)
                           .model = a.model,
                           .calibration = a.calib,
                           .output = out,
-                          .wall_s = now_s() - t0};
+                          .wall_s = tt_clock_s() - t0};
         if (tt_ptq_write_report(a.report, &o, &r, &run) != TT_OK) {
             tt_cli_error("ptq", a.report, true);
             rc = TT_EXIT_FAIL;

@@ -1,4 +1,5 @@
-/* Static PTQ (tinytrain/ptq.h): import -> prepare (BatchNorm folded, fake-quant points where ORT
+/* PTQ (tinytrain/ptq.h): the options checked, DYNAMIC handed to ptq_dynamic.c; STATIC here:
+ * import -> prepare (BatchNorm folded, fake-quant points where ORT
  * puts Q/DQ) -> calibrate activations on the float graph -> weight and activation qparams ->
  * QDQ export. The prepared graph is the QAT graph, so the exporter writes exactly the scales
  * and zero points computed here, as it does for a QAT checkpoint. */
@@ -11,11 +12,13 @@
 #include <time.h>
 #include "autograd/internal.h"
 #include "data/dataset_internal.h"
+#include "runtime/ptq_dynamic.h"
 #include "runtime/ptq_internal.h"
 #include "tinytrain/onnx.h"
 #include "tinytrain/qat.h"
 #include "tinytrain/quant.h"
 #include "tinytrain/runtime.h"
+#include "data/clock.h"
 
 tt_ptq_opts tt_ptq_defaults(void)
 {
@@ -27,22 +30,37 @@ tt_ptq_opts tt_ptq_defaults(void)
     return o;
 }
 
-static double now_s(void)
+tt_ptq_opts tt_ptq_dynamic_defaults(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    tt_ptq_opts o = tt_ptq_defaults();
+    o.mode = TT_PTQ_DYNAMIC;
+    o.per_tensor = true; /* quantize_dynamic's per_channel=False */
+    return o;
 }
 
-static tt_status check_opts(const tt_ptq_opts *o)
+static tt_status check_dynamic(const tt_ptq_opts *o, const char *calib_path)
 {
-    if (o->mode == TT_PTQ_DYNAMIC)
+    if (calib_path)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "dynamic PTQ takes no calibration set (%s): DynamicQuantizeLinear computes "
+                       "the activation ranges at run time; pass none, or use static PTQ",
+                       calib_path);
+    if (o->activation_s8)
         return tt_fail(TT_ERR_UNSUPPORTED,
-                       "dynamic PTQ is not available yet in tinytrain; use --mode static with a "
-                       "calibration set (tinytrain calib), or ONNX Runtime's quantize_dynamic");
-    if (o->mode != TT_PTQ_STATIC)
+                       "dynamic PTQ quantises activations to uint8 only (DynamicQuantizeLinear, "
+                       "as ONNX Runtime's quantize_dynamic); int8 activations need static PTQ");
+    return TT_OK;
+}
+
+static tt_status check_opts(const tt_ptq_opts *o, const char *calib_path)
+{
+    if (o->mode != TT_PTQ_STATIC && o->mode != TT_PTQ_DYNAMIC)
         return tt_fail(TT_ERR_INVALID_ARG, "PTQ mode %d is unknown (static or dynamic)",
                        (int)o->mode);
+    if (o->n_exclude < 0 || o->n_exclude > TT_PTQ_MAX_EXCLUDE || (o->n_exclude && !o->exclude))
+        return tt_fail(TT_ERR_INVALID_ARG, "exclude: %d names (at most %d)", o->n_exclude,
+                       TT_PTQ_MAX_EXCLUDE);
+    if (o->mode == TT_PTQ_DYNAMIC) return check_dynamic(o, calib_path);
     if (o->weight_u8)
         return tt_fail(TT_ERR_UNSUPPORTED,
                        "uint8 weights are not available: ORT quantises them asymmetric, and "
@@ -53,9 +71,11 @@ static tt_status check_opts(const tt_ptq_opts *o)
     if (o->batch < 0)
         return tt_fail(TT_ERR_INVALID_ARG, "batch %" PRId64 " must be >= 1 (0: %d)", o->batch,
                        TT_PTQ_BATCH_DEFAULT);
-    if (o->n_exclude < 0 || o->n_exclude > TT_PTQ_MAX_EXCLUDE || (o->n_exclude && !o->exclude))
-        return tt_fail(TT_ERR_INVALID_ARG, "exclude: %d names (at most %d)", o->n_exclude,
-                       TT_PTQ_MAX_EXCLUDE);
+    if (!calib_path)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "static PTQ needs a calibration set (.npz or .h5 with an array named "
+                       "after the model input); make one with tinytrain calib CONFIG -n 256 -o "
+                       "calib.npz");
     return TT_OK;
 }
 
@@ -256,11 +276,11 @@ static tt_status calibrate(job *j)
         s = tt_fail(TT_ERR_NOMEM, "ptq: out of memory");
     bool fixed = j->m->fixed_batch > 0;
     int64_t batch = fixed ? j->m->fixed_batch : (j->o->batch ? j->o->batch : TT_PTQ_BATCH_DEFAULT);
-    double t0 = now_s();
+    double t0 = tt_clock_s();
     if (s == TT_OK)
         s = tt_ptq_calibrate(j->q, j->qin, j->src, batch, fixed, j->o->method, &j->o->calib,
                              j->n_points, j->points, &cal);
-    j->r->calib_s = now_s() - t0;
+    j->r->calib_s = tt_clock_s() - t0;
     j->r->n_points = j->n_points;
     j->r->batches = cal.batches;
     j->r->passes = cal.passes;
@@ -323,19 +343,20 @@ tt_status tt_ptq_quantize(const char *model_path, const char *calib_path, const 
     tt_ptq_result local;
     tt_ptq_result *r = res ? res : &local;
     memset(r, 0, sizeof *r);
-    TT_CHECK(check_opts(o));
-    if (!calib_path)
-        return tt_fail(TT_ERR_INVALID_ARG,
-                       "static PTQ needs a calibration set (.npz or .h5 with an array named "
-                       "after the model input); make one with tinytrain calib CONFIG -n 256 -o "
-                       "calib.npz");
-    double t0 = now_s();
+    TT_CHECK(check_opts(o, calib_path));
+    double t0 = tt_clock_s();
+    if (o->mode == TT_PTQ_DYNAMIC) {
+        tt_status s = tt_ptq_dynamic(model_path, out_path, o, r);
+        r->total_s = tt_clock_s() - t0;
+        if (s != TT_OK || !res) tt_ptq_result_free(r);
+        return s;
+    }
     job j = {
         .o = o, .model_path = model_path, .calib_path = calib_path, .out_path = out_path, .r = r};
     tt_status s = prepare(&j);
     if (s == TT_OK) s = calibrate(&j);
     if (s == TT_OK) s = write_model(&j);
-    r->total_s = now_s() - t0;
+    r->total_s = tt_clock_s() - t0;
     tt_ptq_source_close(j.src);
     free(j.points);
     tt_graph_free(j.q);

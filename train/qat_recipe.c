@@ -14,6 +14,7 @@
 #include "tinytrain/onnx.h"
 #include "tinytrain/qat.h"
 #include "train/trainer_internal.h"
+#include "data/clock.h"
 
 /* The smoke run: every phase, on a slice of the data, in seconds. */
 #define SMOKE_TRAIN       2048
@@ -31,13 +32,6 @@ typedef struct recipe {
     int64_t out_cap;
     tt_config *c_fp32, *c_qat; /* copies of cfg with each phase's epochs, lr and directory */
 } recipe;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static bool exists(const char *path)
 {
@@ -82,7 +76,7 @@ static tt_status phase_fp32(recipe *r)
     char d[TT_CONFIG_STR_MAX + 64];
     snprintf(d, sizeof d, "%d epochs -> %s", r->c_fp32->epochs, r->c_fp32->output_dir);
     phase(r, "fp32", d);
-    double t0 = now_s();
+    double t0 = tt_clock_s();
     tt_trainer *t = NULL;
     tt_trainer_opts fo = {.max_train = r->topts.max_train, .max_test = r->topts.max_test};
     tt_status s = tt_trainer_create_ex(r->c_fp32, true, &fo, &t);
@@ -90,7 +84,7 @@ static tt_status phase_fp32(recipe *r)
     if (s == TT_OK && r->o->resume && exists(last)) s = tt_trainer_resume(t);
     if (s == TT_OK) s = tt_trainer_fit(t, r->o->cb);
     tt_trainer_free(t);
-    r->res->fp32_s = now_s() - t0;
+    r->res->fp32_s = tt_clock_s() - t0;
     return s;
 }
 
@@ -250,18 +244,18 @@ static tt_status phase_qat(recipe *r, tt_trainer *t)
         char d[96];
         snprintf(d, sizeof d, "observing %d training samples", r->q.n_calibration);
         phase(r, "calibrate", d);
-        double t0 = now_s();
+        double t0 = tt_clock_s();
         TT_CHECK(calibrate(t, r->q.n_calibration));
-        r->res->calib_s = now_s() - t0;
+        r->res->calib_s = tt_clock_s() - t0;
     }
     char d[TT_CONFIG_STR_MAX + 96];
     snprintf(d, sizeof d, "%d epochs at lr %g, %d fake-quant points -> %s", r->c_qat->epochs,
              (double)r->c_qat->optim.lr, t->qat.weight_points + t->qat.activation_points,
              r->c_qat->output_dir);
     phase(r, "qat", d);
-    double t0 = now_s();
+    double t0 = tt_clock_s();
     TT_CHECK(tt_trainer_fit(t, r->o->cb));
-    r->res->qat_s = now_s() - t0;
+    r->res->qat_s = tt_clock_s() - t0;
     TT_CHECK(tt_trainer_evaluate(t, true, &r->res->fake_quant));
     /* The report fit wrote has no agreement or ONNX files yet: add them and write it again. */
     TT_CHECK(agreement(r, t));

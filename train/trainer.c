@@ -7,13 +7,7 @@
 #include "tinytrain/metrics.h"
 #include "tinytrain/tinytrain.h"
 #include "train/trainer_internal.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "data/clock.h"
 
 /* The loss node and its target input, checked against the task. */
 static tt_status add_loss(tt_trainer *t)
@@ -386,7 +380,7 @@ static tt_status run_epoch(tt_trainer *t, const tt_fit_callbacks *cb, double t0,
         seen += n;
         batch++;
         if (cb && cb->on_progress) {
-            double el = now_s() - t0;
+            double el = tt_clock_s() - t0;
             tt_progress p = {.epoch = t->epochs_done + 1,
                              .epochs = t->cfg->epochs,
                              .batch = batch,
@@ -435,14 +429,14 @@ tt_status tt_trainer_fit(tt_trainer *t, const tt_fit_callbacks *cb)
     TT_CHECK_NULL(t, "tt_trainer_fit");
     if (!t->opt) return tt_fail(TT_ERR_STATE, "tt_trainer_fit: trainer has no training data");
     TT_CHECK(tt_run_dir_prepare(t));
-    double run0 = now_s();
+    double run0 = tt_clock_s();
     while (t->epochs_done < t->cfg->epochs) {
         if (t->before_epoch) TT_CHECK(t->before_epoch(t, t->epochs_done + 1, t->hook_user));
-        double e0 = now_s(), mean;
+        double e0 = tt_clock_s(), mean;
         TT_CHECK(run_epoch(t, cb, e0, &mean));
-        TT_CHECK(finish_epoch(t, mean, now_s() - e0, cb));
+        TT_CHECK(finish_epoch(t, mean, tt_clock_s() - e0, cb));
     }
-    t->wall_s += now_s() - run0;
+    t->wall_s += tt_clock_s() - run0;
     tt_eval_result test;
     TT_CHECK(tt_trainer_evaluate(t, true, &test));
     return tt_run_write_report(t, &test);

@@ -55,11 +55,9 @@ static tt_status conv_infer(const tt_node *n, const tt_tensor *const *in, tt_ten
     TT_CHECK(tt_window_check_input(n, "Conv", &in[0]->shape));
     const int64_t *x = in[0]->shape.dims, *w = in[1]->shape.dims;
     char xs[64], ws[64];
-    tt_shape_str(&in[0]->shape, xs, sizeof xs);
-    tt_shape_str(&in[1]->shape, ws, sizeof ws);
     if (w[0] < 1 || w[1] < 1 || w[2] < 1 || w[3] < 1)
         return tt_fail(TT_ERR_SHAPE, "node '%s' (Conv): weight shape %s has a non-positive dim",
-                       n->name, ws);
+                       n->name, tt_shape_str(&in[1]->shape, ws, sizeof ws));
     tt_window2d a;
     int64_t group;
     TT_CHECK(conv_read_attrs(n, w, &a, &group));
@@ -68,17 +66,21 @@ static tt_status conv_infer(const tt_node *n, const tt_tensor *const *in, tt_ten
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): group %lld does not divide the %lld input channels of "
                        "%s",
-                       n->name, (long long)group, (long long)c, xs);
+                       n->name, (long long)group, (long long)c,
+                       tt_shape_str(&in[0]->shape, xs, sizeof xs));
     if (m % group != 0)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): group %lld does not divide the %lld output channels of "
                        "weight %s",
-                       n->name, (long long)group, (long long)m, ws);
+                       n->name, (long long)group, (long long)m,
+                       tt_shape_str(&in[1]->shape, ws, sizeof ws));
     if (w[1] != c / group)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (Conv): input %s has %lld channels, so with group %lld the "
                        "weight needs %lld channels per group in dim 1, but it is %s",
-                       n->name, xs, (long long)c, (long long)group, (long long)(c / group), ws);
+                       n->name, tt_shape_str(&in[0]->shape, xs, sizeof xs), (long long)c,
+                       (long long)group, (long long)(c / group),
+                       tt_shape_str(&in[1]->shape, ws, sizeof ws));
     tt_window_span sp = tt_window_span_of(&a, x[2], x[3]);
     if (sp.ekh > sp.ph || sp.ekw > sp.pw)
         return tt_fail(TT_ERR_SHAPE,

@@ -36,13 +36,12 @@ static tt_status convi_check_channels(const tt_node *n, const tt_shape *xs, cons
 {
     const int64_t *x = xs->dims, *w = ws->dims;
     char xb[64], wb[64];
-    tt_shape_str(xs, xb, sizeof xb);
-    tt_shape_str(ws, wb, sizeof wb);
     if (x[1] % group != 0 || w[0] % group != 0 || w[1] != x[1] / group)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (ConvInteger): input %s and weight %s do not fit group %lld; "
                        "group must divide C and M, and the weight needs C/group channels in dim 1",
-                       n->name, xb, wb, (long long)group);
+                       n->name, tt_shape_str(xs, xb, sizeof xb), tt_shape_str(ws, wb, sizeof wb),
+                       (long long)group);
     return TT_OK;
 }
 

@@ -12,6 +12,9 @@
 #include "autograd/internal.h"
 #include "autograd/op.h"
 #include "autograd/window.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const tt_pool_spec maxpool_spec = {
     .op = "MaxPool", .ceil_hint = " with extra bottom/right padding", .int32_argmax = true};
@@ -149,28 +152,43 @@ static void maxpool_plane_q(const tt_window2d *a, const uint8_t *xp, int64_t h, 
     }
 }
 
-/* 2x2 stride 2 on one quantised plane: the row pair's element-wise maximum first (contiguous,
- * so the compiler vectorises it), then the maximum of each horizontal pair. The general loop
- * above costs a window computation per output and dominated the int8 CNN's run time. */
+/* One output row of a 2x2 stride-2 pool on quantised data: y[i] = max of r0[2i], r0[2i + 1],
+ * r1[2i], r1[2i + 1] (bytes XORed with flip, see maxpool_plane_q). The general loop costs a
+ * window computation per output and dominated the int8 CNN's run time. On x86-64, eight
+ * outputs at a time: the two rows' maximum, the odd bytes shifted onto the even ones and the
+ * maximum taken again, the even bytes packed; a row that is not a multiple of eight ends with
+ * an overlapping block (outputs are written, never read), so only rows under eight outputs
+ * take the scalar loop. */
+static void maxpool_row_q_2x2(const uint8_t *r0, const uint8_t *r1, int64_t n, uint8_t flip,
+                              uint8_t *y)
+{
+#ifdef __SSE2__
+    if (n >= 8) {
+        const __m128i lo = _mm_set1_epi16(0xff), f = _mm_set1_epi8((char)flip);
+        for (int64_t i = 0;; i += 8) {
+            if (i + 8 > n) i = n - 8;
+            __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + 2 * i)), f);
+            __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + 2 * i)), f);
+            __m128i v = _mm_max_epu8(a, b);
+            __m128i m = _mm_and_si128(_mm_max_epu8(v, _mm_srli_epi16(v, 8)), lo);
+            _mm_storel_epi64((__m128i *)(y + i), _mm_xor_si128(_mm_packus_epi16(m, m), f));
+            if (i + 8 == n) return;
+        }
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t a = r0[2 * i] ^ flip, b = r0[2 * i + 1] ^ flip;
+        uint8_t c = r1[2 * i] ^ flip, d = r1[2 * i + 1] ^ flip;
+        uint8_t m0 = a > b ? a : b, m1 = c > d ? c : d;
+        y[i] = (m0 > m1 ? m0 : m1) ^ flip;
+    }
+}
+
 static void maxpool_plane_q_2x2(const uint8_t *xp, int64_t w, int64_t oh, int64_t ow, uint8_t flip,
                                 uint8_t *yp)
 {
-    enum { ROW = 256 };
-    uint8_t vmax[ROW];
-    for (int64_t oy = 0; oy < oh; oy++) {
-        const uint8_t *r0 = xp + 2 * oy * w, *r1 = r0 + w;
-        for (int64_t x0 = 0; x0 < ow; x0 += ROW / 2) {
-            int64_t n = ow - x0 < ROW / 2 ? ow - x0 : ROW / 2;
-            for (int64_t i = 0; i < 2 * n; i++) {
-                uint8_t a = r0[2 * x0 + i] ^ flip, b = r1[2 * x0 + i] ^ flip;
-                vmax[i] = a > b ? a : b;
-            }
-            for (int64_t i = 0; i < n; i++) {
-                uint8_t a = vmax[2 * i], b = vmax[2 * i + 1];
-                yp[oy * ow + x0 + i] = (a > b ? a : b) ^ flip;
-            }
-        }
-    }
+    for (int64_t oy = 0; oy < oh; oy++)
+        maxpool_row_q_2x2(xp + 2 * oy * w, xp + (2 * oy + 1) * w, ow, flip, yp + oy * ow);
 }
 
 static tt_status maxpool_forward_q(tt_op_ctx *c, const tt_window2d *a)

@@ -49,18 +49,18 @@ static tt_status qc_check_groups(const tt_node *n, const tt_shape *xs, const tt_
 {
     char xb[64], wb[64];
     int64_t c = xs->dims[1], m = ws->dims[0];
-    tt_shape_str(xs, xb, sizeof xb);
-    tt_shape_str(ws, wb, sizeof wb);
     if (c % group != 0 || m % group != 0)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (QLinearConv): group %lld must divide both the %lld input "
                        "channels of %s and the %lld output channels of weight %s",
-                       n->name, (long long)group, (long long)c, xb, (long long)m, wb);
+                       n->name, (long long)group, (long long)c, tt_shape_str(xs, xb, sizeof xb),
+                       (long long)m, tt_shape_str(ws, wb, sizeof wb));
     if (ws->dims[1] != c / group)
         return tt_fail(TT_ERR_SHAPE,
                        "node '%s' (QLinearConv): input %s has %lld channels, so with group %lld "
                        "the weight needs %lld channels per group in dim 1, but it is %s",
-                       n->name, xb, (long long)c, (long long)group, (long long)(c / group), wb);
+                       n->name, tt_shape_str(xs, xb, sizeof xb), (long long)c, (long long)group,
+                       (long long)(c / group), tt_shape_str(ws, wb, sizeof wb));
     return TT_OK;
 }
 

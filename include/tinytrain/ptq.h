@@ -1,23 +1,34 @@
-/* Static post-training quantisation (docs/ptq.md, "tinytrain ptq"): an fp32 ONNX model and a
- * calibration set in, a QDQ ONNX model out, with the quantisation points, weight and bias
- * handling and numbers of ONNX Runtime's quantize_static (QDQ format).
+/* Post-training quantisation (docs/ptq.md, "tinytrain ptq"): an fp32 ONNX model in, an int8
+ * ONNX model out, in one of two modes.
  *
- * The model is imported (tt_onnx_import), BatchNormalization is folded, and fake-quant points
- * are placed by the QAT prepare pass (tt_qat_prepare) exactly where ORT puts Q/DQ pairs. The
- * float graph then runs on tinytrain's executor over the calibration set, batch by batch; each
- * activation point's tensor feeds one calibrator (tinytrain/calibrator.h). Histogram methods
- * read the set twice (a prescan pass fixes the histogram range, as quantize_static's single
- * histogram over all outputs), so memory does not grow with the number of samples: the set is
- * streamed from the file, one batch at a time. Ranges become scales and zero points with
- * tt_quant_compute_scale_zp; weights are quantised symmetric int8 per channel (or per tensor)
- * from their own min/max; a weight scale that would push its bias out of int32 is raised as ORT
- * raises it; the graph is written by tt_onnx_export (QDQ). */
+ * TT_PTQ_STATIC: with a calibration set, a QDQ model with the quantisation points, weight and
+ * bias handling and numbers of ONNX Runtime's quantize_static (QDQ format). The model is imported
+ * (tt_onnx_import), BatchNormalization is folded, and fake-quant points are placed by the QAT
+ * prepare pass (tt_qat_prepare) exactly where ORT puts Q/DQ pairs. The float graph then runs on
+ * tinytrain's executor over the calibration set, batch by batch; each activation point's tensor
+ * feeds one calibrator (tinytrain/calibrator.h). Histogram methods read the set twice (a prescan
+ * pass fixes the histogram range, as quantize_static's single histogram over all outputs), so
+ * memory does not grow with the number of samples: the set is streamed from the file, one batch
+ * at a time. Ranges become scales and zero points with tt_quant_compute_scale_zp; weights are
+ * quantised symmetric int8 per channel (or per tensor) from their own min/max; a weight scale
+ * that would push its bias out of int32 is raised as ORT raises it; the graph is written by
+ * tt_onnx_export (QDQ).
+ *
+ * TT_PTQ_DYNAMIC: no calibration; the model's own ONNX graph rewritten node for node as ONNX
+ * Runtime's quantize_dynamic (IntegerOps) writes it: Gemm -> MatMul (+ Add), then every MatMul
+ * with a constant B and every Conv -> DynamicQuantizeLinear (uint8 activations, parameters
+ * computed at run time) -> MatMulInteger / ConvInteger -> Cast -> Mul by the scales (a Conv bias
+ * added back through Reshape + Add), with ORT's node and tensor names, initializer order and
+ * topological node order, and weights bit-identical to ORT's: int8 symmetric (zero point 0) or
+ * uint8 asymmetric, per tensor, or per column for MatMul with per_channel (ORT keeps Conv weights
+ * per tensor). Other nodes, the opsets, inputs, outputs and value_info are kept as they are. */
 #ifndef TINYTRAIN_PTQ_H
 #define TINYTRAIN_PTQ_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include "tinytrain/calibrator.h"
+#include "tinytrain/gate.h"
 #include "tinytrain/graph.h"
 #include "tinytrain/status.h"
 
@@ -30,30 +41,38 @@ extern "C" {
 
 typedef enum tt_ptq_mode {
     TT_PTQ_STATIC = 0,
-    TT_PTQ_DYNAMIC, /* not available yet: refused with TT_ERR_UNSUPPORTED */
+    TT_PTQ_DYNAMIC, /* quantize_dynamic's graph; no calibration set */
 } tt_ptq_mode;
 
-/* Start from tt_ptq_defaults() and change fields. */
+/* Start from tt_ptq_defaults() (static) or tt_ptq_dynamic_defaults() and change fields. */
 typedef struct tt_ptq_opts {
     tt_ptq_mode mode;
+    /* STATIC only: */
     tt_calib_method method; /* MINMAX (ORT's quantize_static default) */
     /* Calibrator options, passed to every point's calibrator as they are: when changing
      * method, set them to tt_calibrator_defaults(method) too (percentile's default histogram
      * is symmetric, the others' not), then adjust (entropy: 2048 bins / 128 quantized bins,
      * percentile 99.999). */
     tt_calibrator_opts calib;
-    bool per_tensor;            /* weights: one scale per tensor (default: per output channel) */
-    bool activation_s8;         /* activations int8 asymmetric [-128, 127] (default uint8) */
-    bool weight_u8;             /* uint8 weights: not available, refused */
-    bool reduce_range;          /* weights on 7 bits: int8 [-64, 64] (ORT's reduce_range) */
-    int n_exclude;              /* nodes left in float */
-    const char *const *exclude; /* ONNX node names (or a node's first output name) */
-    int64_t batch;              /* samples per forward pass; 0: TT_PTQ_BATCH_DEFAULT */
+    /* both modes: */
+    bool per_tensor;    /* weights: one scale per tensor (default: per output channel; DYNAMIC: per
+                         * MatMul column, Conv weights staying per tensor as in ORT) */
+    bool activation_s8; /* STATIC: int8 asymmetric activations [-128, 127] (default uint8);
+                         * DYNAMIC refuses it: DynamicQuantizeLinear is uint8 only */
+    bool weight_u8;     /* DYNAMIC: uint8 asymmetric weights (ORT's QUInt8); STATIC refuses it */
+    bool reduce_range;  /* weights on 7 bits: int8 [-64, 64], uint8 [0, 127] (ORT's) */
+    int n_exclude;      /* nodes left in float */
+    /* STATIC: ONNX node names (or a node's first output name); DYNAMIC: node names of the
+     * rewritten graph (ORT's nodes_to_exclude), a Gemm's name standing for its MatMul */
+    const char *const *exclude;
+    int64_t batch; /* STATIC: samples per forward pass; 0: TT_PTQ_BATCH_DEFAULT */
 } tt_ptq_opts;
 
 /* mode STATIC, method MINMAX with its calibrator defaults, per channel, u8 activations, s8
  * weights, no reduce_range, nothing excluded, batch TT_PTQ_BATCH_DEFAULT. */
 tt_ptq_opts tt_ptq_defaults(void);
+/* mode DYNAMIC with quantize_dynamic's defaults: s8 weights per tensor, no reduce_range. */
+tt_ptq_opts tt_ptq_dynamic_defaults(void);
 
 /* One activation quantisation point: the tensor (its name in the input ONNX file, the name
  * ORT's quantize_static gives its QuantizeLinear input), the calibrated range and the
@@ -82,16 +101,27 @@ typedef struct tt_ptq_result {
     int adjusted_weight_scales; /* weight scales raised so the int32 bias fits (as ORT) */
     int n_points;
     tt_ptq_point *points; /* activation points, in graph order (free with tt_ptq_result_free) */
+    /* DYNAMIC (activation_points counts the DynamicQuantizeLinear nodes, weight_points the
+     * weights quantised): */
+    int dynamic_quantize_nodes, matmul_integer_nodes, conv_integer_nodes;
+    int gemm_rewritten; /* Gemm nodes that became MatMul (+ Add) */
     double calib_s, total_s;
 } tt_ptq_result;
 
-/* Quantise model_path with the calibration set calib_path (.npz or .h5 holding an array named
- * after the model input, shape [N, per-sample dims of the model input...], float32 or float64)
- * into out_path (written atomically). res may be NULL. Failures name the file, array, sample or
- * node concerned:
- *   TT_ERR_UNSUPPORTED  mode DYNAMIC, weight_u8, an op the prepare pass cannot quantise, an
- *                       --exclude target that cannot be left in float on its own
- *   TT_ERR_INVALID_ARG  bad options, an --exclude name that is not a node of the model
+/* Quantise model_path into out_path (written atomically; nothing is written on failure). STATIC
+ * reads the calibration set calib_path (.npz or .h5 holding an array named after the model input,
+ * shape [N, per-sample dims of the model input...], float32 or float64); DYNAMIC takes none
+ * (calib_path must be NULL). res may be NULL. Failures name the file, array, sample or node
+ * concerned:
+ *   TT_ERR_UNSUPPORTED  STATIC: weight_u8, an op the prepare pass cannot quantise, an --exclude
+ *                       target that cannot be left in float on its own; DYNAMIC: activation_s8,
+ *                       an opset below 11, a subgraph, a Conv whose weight is not an
+ *                       initializer, an op quantize_dynamic would quantise that tinytrain does
+ *                       not (Gather, LSTM, Attention, ...: --exclude it); both: a model the
+ *                       importer refuses
+ *   TT_ERR_INVALID_ARG  bad options, an --exclude name that is not a node of the model, a
+ *                       calibration set with DYNAMIC, a model that is already quantised
+ *                       (DYNAMIC)
  *   TT_ERR_FORMAT       calibration array missing (the message lists the arrays present), an
  *                       unreadable calibration file
  *   TT_ERR_SHAPE        calibration samples of another shape than the model input
@@ -106,15 +136,76 @@ void tt_ptq_result_free(tt_ptq_result *res);
 typedef struct tt_ptq_run {
     int argc;
     char **argv;
-    const char *model, *calibration, *output; /* the paths as given */
+    const char *model, *calibration, *output; /* the paths as given (calibration NULL: none) */
     double wall_s;
 } tt_ptq_run;
 
-/* The report (schema "ptq-static-report-v1"): sizes and hashes of both files, the settings,
+/* The report, schema "ptq-static-report-v1": sizes and hashes of both files, the settings,
  * the calibration file (path, sha256, bytes, array, samples, shape), per-point ranges, scales
- * and zero points, and run_provenance. Sorted keys, 2-space indent, written atomically. */
+ * and zero points, and run_provenance; or, for mode DYNAMIC, "ptq-dynamic-report-v1": sizes,
+ * settings, the nodes made and run_provenance (no calibration: run->calibration is NULL). Sorted
+ * keys, 2-space indent, written atomically. */
 tt_status tt_ptq_write_report(const char *path, const tt_ptq_opts *opts, const tt_ptq_result *res,
                               const tt_ptq_run *run);
+
+/* ---- tinytrain recommend: the seed's "cheapest mode inside the budget" ---------------------- */
+
+/* The candidates, cheapest first: dynamic (quantize_dynamic's defaults), then static per
+ * channel with MinMax, Entropy and Percentile calibration (each with its CLI defaults). */
+#define TT_PTQ_CANDIDATES 4
+
+typedef struct tt_ptq_recommend_opts {
+    double budget;     /* the gate's budget on drop = 1 - PLCC, 0..1 */
+    const char *dir;   /* an existing directory the candidate files are written to */
+    tt_gate_opts gate; /* the gate's inputs and runtime mode (zero: its 16 uniform samples) */
+} tt_ptq_recommend_opts;
+
+typedef struct tt_ptq_candidate {
+    const char *label; /* "dynamic", "static-minmax", "static-entropy", "static-percentile" */
+    tt_ptq_opts opts;  /* the settings it was made with */
+    char path[4096];   /* DIR/<label>.int8.onnx */
+    bool built;        /* quantised (else message says why not) */
+    tt_gate_row gate;  /* measured when built: gate.status, gate.m.drop, gate.m.worst_abs */
+    int64_t bytes;     /* of the file written */
+    bool pass;         /* built and the gate passed */
+    char message[1024];
+} tt_ptq_candidate;
+
+typedef struct tt_ptq_recommendation {
+    int n;
+    tt_ptq_candidate c[TT_PTQ_CANDIDATES];
+    int chosen;         /* the first (cheapest) passing candidate; -1: none, use QAT */
+    int64_t fp32_bytes; /* of the model */
+    char fp32_sha256[65];
+} tt_ptq_recommendation;
+
+/* Make every candidate of model into o->dir (calib_path: the static candidates' calibration
+ * set; NULL leaves them out, with a message) and gate each against the model with
+ * tt_gate_pair. Returns TT_OK whatever the candidates' fates (a candidate that cannot be made
+ * records why); an error for bad arguments or a model that cannot be read at all. */
+tt_status tt_ptq_recommend(const char *model, const char *calib_path,
+                           const tt_ptq_recommend_opts *o, tt_ptq_recommendation *r);
+
+/* What the recommend reports record about the run. */
+typedef struct tt_ptq_recommend_run {
+    int argc;
+    char **argv;
+    const char *model, *calibration; /* as given */
+    const char *out_json, *out_md;   /* NULL when not written */
+    bool kept;                       /* the candidate files stay (-o DIR) */
+    double wall_s;
+} tt_ptq_recommend_run;
+
+/* The table as Markdown, and the JSON report (schema "ptq-recommend-report-v1": the budget, the
+ * gate's inputs, every candidate with its settings, file, bytes, size ratio, drop, worst_abs
+ * and verdict, the recommendation or null with the advice to use QAT, run_provenance); each
+ * written atomically. Write the Markdown first: the JSON records its SHA-256. */
+tt_status tt_ptq_recommend_write_md(const char *path, const tt_ptq_recommendation *r,
+                                    const tt_ptq_recommend_opts *o,
+                                    const tt_ptq_recommend_run *run);
+tt_status tt_ptq_recommend_write_json(const char *path, const tt_ptq_recommendation *r,
+                                      const tt_ptq_recommend_opts *o,
+                                      const tt_ptq_recommend_run *run);
 
 #ifdef __cplusplus
 }

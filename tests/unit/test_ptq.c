@@ -370,8 +370,8 @@ static void test_refusals(void **state)
     expect_fail("missing.npz", &o, TT_ERR_IO, "missing.npz");
     expect_fail("calib.txt", &o, TT_ERR_INVALID_ARG, ".npz or .h5");
     expect_fail(NULL, &o, TT_ERR_INVALID_ARG, "needs a calibration set");
-    o.mode = TT_PTQ_DYNAMIC;
-    expect_fail("calib.npz", &o, TT_ERR_UNSUPPORTED, "not available yet");
+    o.mode = TT_PTQ_DYNAMIC; /* test_ptq_dynamic.c has the rest */
+    expect_fail("calib.npz", &o, TT_ERR_INVALID_ARG, "dynamic PTQ takes no calibration set");
     o = opts();
     o.weight_u8 = true;
     expect_fail("calib.npz", &o, TT_ERR_UNSUPPORTED, "uint8 weights are not available");
