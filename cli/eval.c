@@ -1,16 +1,21 @@
-/* tinytrain eval CKPT: a checkpoint's metrics on its config's test set. */
+/* tinytrain eval CKPT: a checkpoint's metrics on its config's test set. An .onnx argument makes it
+ * tinytrain eval MODEL.onnx (cli/eval_onnx.c). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/eval_onnx.h"
 #include "tinytrain/npy.h"
 #include "tinytrain/trainer.h"
 
 static void eval_usage(FILE *f)
 {
     fprintf(f,
-            "usage: tinytrain eval CKPT.h5 [--config CONFIG.yaml] [--json]\n\n"
+            "usage: tinytrain eval CKPT.h5 [--config CONFIG.yaml] [--json]\n"
+            "       tinytrain eval MODEL.onnx --data CONFIG.yaml|FILE.npz [options]\n"
+            "       (an ONNX model on tinytrain's runtime: 'tinytrain eval MODEL.onnx --help',\n"
+            "       docs/eval.md)\n\n"
             "Evaluate a tinytrain checkpoint (fp32 from fit, or fake-quant from qat) on the\n"
             "test split of the config it was trained with (stored in the checkpoint), or of\n"
             "--config.\n\n"
@@ -177,6 +182,7 @@ static int run(const eval_args *a, tt_config *cfg)
 
 int tt_cmd_eval(int argc, char **argv)
 {
+    if (tt_eval_is_onnx(argc, argv)) return tt_cmd_eval_onnx(argc, argv);
     eval_args a = {0};
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? TT_EXIT_OK : rc;

@@ -17,6 +17,8 @@ static void usage(FILE *f)
                "fine-tune (docs/qat.md)\n"
                "  smoke                the CI round trip: fit -> qat -> export -> read back\n"
                "  eval CKPT            metrics of a checkpoint on its config's test set\n"
+               "  eval MODEL.onnx --data CONFIG|F.npz  metrics of an ONNX model (--compare,\n"
+               "                       --sensitivity, --calib-sizes; docs/eval.md)\n"
                "  export CKPT -o F     fp32 or QDQ ONNX from a checkpoint (docs/onnx.md)\n"
                "  calib CONFIG -n N -o F  calibration set (.npz/.h5) for PTQ (docs/calib.md)\n"
                "  ptq MODEL.onnx --mode static --calibration F  int8 QDQ by PTQ (docs/ptq.md)\n"

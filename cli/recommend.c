@@ -33,6 +33,9 @@ static void recommend_usage(FILE *f)
             "  --budget X          the largest acceptable drop, 0..1 (required)\n"
             "  --gate-inputs N     gate samples (default %d: uniform [0, 1), seed %d, as\n"
             "                      tinytrain gate draws them)\n"
+            "  --data F.npz        gate on the first N samples of F instead (real inputs, as\n"
+            "                      tinytrain gate --data; for models whose inputs are not\n"
+            "                      uniform [0, 1), e.g. normalised images)\n"
             "  -o, --output-dir DIR  keep the candidates there as <candidate>.int8.onnx\n"
             "                      (created if missing; default: a temporary directory,\n"
             "                      removed at the end)\n"
@@ -46,7 +49,7 @@ static void recommend_usage(FILE *f)
 }
 
 typedef struct rec_args {
-    const char *model, *calib, *budget, *inputs, *dir, *json, *md, *threads;
+    const char *model, *calib, *budget, *inputs, *data, *dir, *json, *md, *threads;
 } rec_args;
 
 static int usage_error(const char *msg, const char *arg)
@@ -58,10 +61,10 @@ static int usage_error(const char *msg, const char *arg)
 
 static const char **value_slot(rec_args *a, const char *flag)
 {
-    static const char *const names[] = {
-        "--calibration", "--budget",   "--gate-inputs", "-o",
-        "--output-dir",  "--out-json", "--out-md",      "--threads"};
-    const char **slots[] = {&a->calib, &a->budget, &a->inputs, &a->dir,
+    static const char *const names[] = {"--calibration", "--budget", "--gate-inputs",
+                                        "--data",        "-o",       "--output-dir",
+                                        "--out-json",    "--out-md", "--threads"};
+    const char **slots[] = {&a->calib, &a->budget, &a->inputs, &a->data,   &a->dir,
                             &a->dir,   &a->json,   &a->md,     &a->threads};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(flag, names[i])) return slots[i];
@@ -104,6 +107,7 @@ static int read_options(const rec_args *a, tt_ptq_recommend_opts *o)
     if (a->inputs && (!tt_cli_parse_u64(a->inputs, &v) || v < 1 || v > TT_GATE_SAMPLES_MAX))
         return usage_error("--gate-inputs: must be a whole number from 1 to 65536, got", a->inputs);
     if (a->inputs) o->gate.samples = (int64_t)v;
+    o->gate.data = a->data;
     if (a->threads && (!tt_cli_parse_u64(a->threads, &v) || v < 1 || v > 1024))
         return usage_error("--threads: must be a whole number from 1 to 1024, got", a->threads);
     if (a->threads) tt_set_num_threads((int)v);
@@ -152,11 +156,13 @@ static void print_value(bool have, double v, const char *fmt, int width)
 static void print_table(const char *model, const tt_ptq_recommendation *r,
                         const tt_ptq_recommend_opts *o)
 {
-    printf("tinytrain recommend: %s (%" PRId64 " bytes), budget %g, gate on %lld samples "
-           "(seed %llu)\n",
-           model, r->fp32_bytes, o->budget,
-           (long long)(o->gate.samples ? o->gate.samples : TT_GATE_SAMPLES_DEFAULT),
-           (unsigned long long)o->gate.seed);
+    long long n = (long long)(o->gate.samples ? o->gate.samples : TT_GATE_SAMPLES_DEFAULT);
+    printf("tinytrain recommend: %s (%" PRId64 " bytes), budget %g, gate on %lld samples ", model,
+           r->fp32_bytes, o->budget, n);
+    if (o->gate.data)
+        printf("of %s\n", o->gate.data);
+    else
+        printf("(seed %llu)\n", (unsigned long long)o->gate.seed);
     printf("  %-8s  %-10s  %-9s  %-8s  %-8s  %-6s  %s\n", "mode", "method", "drop", "worst_abs",
            "bytes", "size", "verdict");
     for (int i = 0; i < r->n; i++) {

@@ -284,10 +284,5 @@ tt_status tt_gate_write_json(const char *path, const tt_gate_row *rows, int n,
     cJSON *models = cJSON_AddArrayToObject(r, "models");
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(models, row_json(&rows[i], run->opts));
     cJSON_AddItemToObject(r, "run_provenance", provenance_json(path, rows, n, run));
-    char *text = tt_json_print_sorted(r);
-    cJSON_Delete(r);
-    if (!text) return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
-    tt_status s = tt_json_write_file(path, text, "gate report");
-    free(text);
-    return s;
+    return tt_json_write_report(r, path, "gate report");
 }

@@ -185,12 +185,7 @@ tt_status tt_ptq_write_report(const char *path, const tt_ptq_opts *opts, const t
     TT_CHECK_NULL(run, "tt_ptq_write_report");
     cJSON *j = opts->mode == TT_PTQ_DYNAMIC ? dynamic_report(opts, r) : static_report(opts, r, run);
     cJSON_AddItemToObject(j, "run_provenance", provenance_json(path, r, run));
-    char *text = tt_json_print_sorted(j);
-    cJSON_Delete(j);
-    if (!text) return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
-    tt_status s = tt_json_write_file(path, text, "PTQ report");
-    free(text);
-    return s;
+    return tt_json_write_report(j, path, "PTQ report");
 }
 
 /* ---- tinytrain recommend ------------------------------------------------------------------- */
@@ -237,11 +232,24 @@ static cJSON *gate_inputs_json(const tt_ptq_recommendation *r, const tt_ptq_reco
     cJSON *g = cJSON_CreateObject();
     cJSON_AddNumberToObject(g, "samples",
                             (double)(o->gate.samples ? o->gate.samples : TT_GATE_SAMPLES_DEFAULT));
-    cJSON_AddNumberToObject(g, "seed", (double)o->gate.seed);
     cJSON_AddStringToObject(g, "runtime_mode", o->gate.mode == TT_RT_FLOAT ? "float" : "int8");
     const char *sha = NULL;
+    const tt_gate_row *row = NULL; /* a measured row: where the samples came from */
     for (int i = 0; i < r->n && !sha; i++)
-        if (r->c[i].gate.inputs_sha256[0]) sha = r->c[i].gate.inputs_sha256;
+        if (r->c[i].gate.inputs_sha256[0]) {
+            sha = r->c[i].gate.inputs_sha256;
+            row = &r->c[i].gate;
+        }
+    if (!o->gate.data) {
+        cJSON_AddNumberToObject(g, "seed", (double)o->gate.seed);
+    } else {
+        cJSON *d = cJSON_AddObjectToObject(g, "data");
+        cJSON_AddStringToObject(d, "path", o->gate.data);
+        if (row && row->data_sha256[0]) {
+            cJSON_AddStringToObject(d, "sha256", row->data_sha256);
+            cJSON_AddStringToObject(d, "array", row->data_array);
+        }
+    }
     if (sha)
         cJSON_AddStringToObject(g, "inputs_sha256", sha);
     else
@@ -297,12 +305,7 @@ tt_status tt_ptq_recommend_write_json(const char *path, const tt_ptq_recommendat
         cJSON_AddStringToObject(j, "advice", "none inside the budget: use QAT (tinytrain qat)");
     }
     cJSON_AddItemToObject(j, "run_provenance", recommend_provenance(path, r, run));
-    char *text = tt_json_print_sorted(j);
-    cJSON_Delete(j);
-    if (!text) return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
-    tt_status s = tt_json_write_file(path, text, "recommend report");
-    free(text);
-    return s;
+    return tt_json_write_report(j, path, "recommend report");
 }
 
 static void md_value(FILE *f, bool have, double v, const char *fmt)
@@ -335,12 +338,14 @@ tt_status tt_ptq_recommend_write_md(const char *path, const tt_ptq_recommendatio
     if (!f) return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
     fprintf(f, "# tinytrain recommend: %s\n\n",
             r->chosen >= 0 ? r->c[r->chosen].label : "none inside the budget, use QAT");
-    fprintf(f,
-            "Model `%s` (%lld bytes), budget %g on drop = 1 - PLCC, gate on %lld samples "
-            "(tinytrain gate's inputs, seed %llu); cheapest candidate first; tinytrain %s.\n\n",
+    fprintf(f, "Model `%s` (%lld bytes), budget %g on drop = 1 - PLCC, gate on %lld samples ",
             run->model, (long long)r->fp32_bytes, o->budget,
-            (long long)(o->gate.samples ? o->gate.samples : TT_GATE_SAMPLES_DEFAULT),
-            (unsigned long long)o->gate.seed, tt_version());
+            (long long)(o->gate.samples ? o->gate.samples : TT_GATE_SAMPLES_DEFAULT));
+    if (o->gate.data)
+        fprintf(f, "of `%s`", o->gate.data);
+    else
+        fprintf(f, "(tinytrain gate's inputs, seed %llu)", (unsigned long long)o->gate.seed);
+    fprintf(f, "; cheapest candidate first; tinytrain %s.\n\n", tt_version());
     fputs("| candidate | mode | method | drop | worst_abs | bytes | size | verdict | note |\n"
           "|---|---|---|---:|---:|---:|---:|---|---|\n",
           f);

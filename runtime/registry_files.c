@@ -348,6 +348,16 @@ tt_status tt_json_write_file(const char *path, const char *text, const char *wha
     return tt_atomic_commit(&af);
 }
 
+tt_status tt_json_write_report(cJSON *j, const char *path, const char *what)
+{
+    char *text = tt_json_print_sorted(j);
+    cJSON_Delete(j);
+    if (!text) return tt_fail(TT_ERR_NOMEM, "%s: out of memory", path);
+    tt_status s = tt_json_write_file(path, text, what);
+    free(text);
+    return s;
+}
+
 static cJSON *entry_json(const tt_registry_entry *e)
 {
     cJSON *o = cJSON_CreateObject();

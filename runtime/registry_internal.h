@@ -15,4 +15,8 @@ char *tt_json_print_sorted(const cJSON *item);
 /* Write text to path atomically. what names the file in messages ("registry", "gate report"). */
 tt_status tt_json_write_file(const char *path, const char *text, const char *what);
 
+/* A report: j printed with tt_json_print_sorted and written atomically to path; j is freed
+ * whatever happens. */
+tt_status tt_json_write_report(cJSON *j, const char *path, const char *what);
+
 #endif

@@ -31,7 +31,7 @@ const char *tt_eval_main_metric_name(tt_task task)
     return "?";
 }
 
-static void reset_result(tt_eval_result *r, tt_task task)
+void tt_eval_result_reset(tt_eval_result *r, tt_task task)
 {
     memset(r, 0, sizeof *r);
     r->task = task;
@@ -39,24 +39,13 @@ static void reset_result(tt_eval_result *r, tt_task task)
     for (int k = 0; k < TT_EVAL_MAX_CLASSES; k++) r->class_accuracy[k] = NAN;
 }
 
-static void classification_metrics(const tt_confusion *c, tt_eval_result *r)
+void tt_eval_result_set_classes(tt_eval_result *r, const tt_confusion *c)
 {
     r->accuracy = tt_confusion_accuracy(c);
     r->n_classes = c->n_classes;
     if (c->n_classes > TT_EVAL_MAX_CLASSES) return;
     for (int k = 0; k < c->n_classes; k++) r->class_accuracy[k] = tt_confusion_class_accuracy(c, k);
     memcpy(r->confusion, c->counts, sizeof(int64_t) * (size_t)c->n_classes * (size_t)c->n_classes);
-}
-
-/* Mean per-image PSNR of a against b (peak 1), over n images of m values. */
-static double mean_psnr(const float *a, const float *b, int64_t n, int64_t m)
-{
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double p = tt_psnr(a + i * m, b + i * m, m, 1.0);
-        s += isinf(p) ? 100.0 : p; /* identical images: cap so one cannot dominate the mean */
-    }
-    return s / (double)n;
 }
 
 static void float_metrics(tt_trainer *t, int64_t n, tt_eval_result *r)
@@ -68,7 +57,7 @@ static void float_metrics(tt_trainer *t, int64_t n, tt_eval_result *r)
         r->srocc = tt_srocc(t->pred, t->truth, total, t->rank_scratch);
         return;
     }
-    r->psnr = mean_psnr(t->pred, t->truth, n, t->out_numel);
+    r->psnr = tt_psnr_mean(t->pred, t->truth, n, t->out_numel);
 }
 
 /* The degraded inputs against the clean targets: the baseline a filter must beat. Inputs are
@@ -95,7 +84,7 @@ static void input_psnr(tt_trainer *t, const tt_dataset *ds, tt_eval_result *r)
 tt_status tt_trainer_eval_split(tt_trainer *t, tt_dataset *ds, tt_eval_result *r)
 {
     TT_CHECK_NULL(r, "tt_trainer_evaluate");
-    reset_result(r, t->cfg->task);
+    tt_eval_result_reset(r, t->cfg->task);
     bool labels = ds->target_kind == TT_TARGET_LABEL;
     tt_confusion conf = {0};
     if (labels) TT_CHECK(tt_confusion_init(&conf, (int)t->out_numel));
@@ -125,7 +114,7 @@ tt_status tt_trainer_eval_split(tt_trainer *t, tt_dataset *ds, tt_eval_result *r
         r->n = done;
         r->loss = loss_sum / (double)done;
         if (labels)
-            classification_metrics(&conf, r);
+            tt_eval_result_set_classes(r, &conf);
         else
             float_metrics(t, done, r);
         input_psnr(t, ds, r);

@@ -148,3 +148,13 @@ double tt_psnr(const float *a, const float *b, int64_t n, double peak)
     if (r == 0) return INFINITY;
     return 20.0 * log10(peak / r);
 }
+
+double tt_psnr_mean(const float *a, const float *b, int64_t n, int64_t m)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double p = tt_psnr(a + i * m, b + i * m, m, 1.0);
+        sum += isinf(p) ? 100.0 : p;
+    }
+    return sum / (double)n;
+}

@@ -34,6 +34,9 @@ size_t tt_srocc_scratch_bytes(int64_t n);
 double tt_rmse(const float *a, const float *b, int64_t n);
 /* Peak signal-to-noise ratio for signals in [0, peak]; +inf for identical inputs. */
 double tt_psnr(const float *a, const float *b, int64_t n, double peak);
+/* The mean over n images of m values of each image's PSNR against b's (peak 1). An identical
+ * image counts as 100 dB, so that one cannot make the mean infinite. */
+double tt_psnr_mean(const float *a, const float *b, int64_t n, int64_t m);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include "tinytrain/runtime.h"
 #include "tinytrain/registry.h"
 #include "tinytrain/gate.h"
+#include "tinytrain/eval.h"
 
 #define TT_VERSION_MAJOR  0
 #define TT_VERSION_MINOR  1

@@ -30,6 +30,13 @@ typedef struct tt_eval_result {
     double psnr, psnr_input;  /* image_to_image: output and input vs target */
 } tt_eval_result;
 
+/* Every metric NaN, the task set: the start of any evaluation (the trainer's and eval's). */
+void tt_eval_result_reset(tt_eval_result *r, tt_task task);
+/* Accuracy, per-class accuracy and the confusion matrix (up to TT_EVAL_MAX_CLASSES classes;
+ * accuracy only beyond) from a filled confusion (tinytrain/metrics.h). */
+struct tt_confusion;
+void tt_eval_result_set_classes(tt_eval_result *r, const struct tt_confusion *c);
+
 /* The metric a run is judged by: accuracy, PLCC or PSNR (higher is better for all three). */
 double tt_eval_main_metric(const tt_eval_result *r);
 const char *tt_eval_main_metric_name(tt_task task);

@@ -60,6 +60,15 @@ check "report names no recommendation" grep -q '"recommendation": null' "$work/q
 check "report advises QAT" grep -q 'use QAT (tinytrain qat)' "$work/q.json"
 expect 0 "\\[PASS\\]" -- "$TT" gate --fp32 "$MODEL" --int8 "$work/keep/dynamic.int8.onnx" --budget 0.01
 expect 0 "drop=0\\.0000[0-9][0-9] " -- "$TT" gate --fp32 "$MODEL" --int8 "$work/keep/static-minmax.int8.onnx" --budget 0.01
+# --data: the gate's samples come from a file (the shipped MLP's real test images).
+GD=$(dirname "$MODEL")/fashion_mlp.gate.npz
+out=$(rec "$MODEL" --calibration "$CAL" --budget 0.01 --data "$GD" --out-json "$work/d.json" --out-md "$work/d.md")
+check "--data: the table says where the samples came from" sh -c "echo '$out' | grep -q 'gate on 16 samples of $GD'"
+check "--data: the report records the file and its hash" grep -q "\"sha256\": \"$(sha256sum "$GD" | cut -c1-64)\"" "$work/d.json"
+check "--data: no seed in the report's gate inputs" sh -c "! grep -q '\"seed\"' '$work/d.json'"
+check "--data: the Markdown names the file" grep -q "gate on 16 samples of \`$GD\`" "$work/d.md"
+expect 0 "\[PASS\]" -- "$TT" gate --fp32 "$MODEL" --int8 "$work/keep/dynamic.int8.onnx" --budget 0.01 --data "$GD"
+expect 1 "FAIL: .*missing.npz" -- rec "$MODEL" --calibration "$CAL" --budget 0.01 --data "$work/missing.npz"
 # A calibration set of another shape: the static candidates cannot be made, dynamic still can.
 expect 0 "static +minmax .*FAIL: not made: .*needs \\[N, 1, 28, 28\\]" -- rec "$MODEL" --calibration "$FIX/ptq/shape.npz" --budget 0.01
 expect 1 "FAIL: not made: .*holds 0 samples" -- rec "$MODEL" --calibration "$FIX/ptq/empty.npz" --budget 0
