@@ -36,7 +36,9 @@ static void ptq_usage(FILE *f)
             "                         dynamic: per MatMul column, Conv weights stay per tensor)\n"
             "  --per-tensor           one weight scale per weight tensor (dynamic default)\n"
             "  --activation-type T    u8 (default) or s8 (static only: int8 asymmetric)\n"
-            "  --weight-type T        s8 (default, symmetric) or u8 (dynamic only, asymmetric)\n"
+            "  --weight-type T        s8 (default, symmetric) or u8 (static: symmetric per\n"
+            "                         channel, zero point 128, asymmetric per tensor; dynamic:\n"
+            "                         asymmetric)\n"
             "  --reduce-range         7-bit weights, int8 [-64, 64] / uint8 [0, 127] (for AVX2\n"
             "                         without VNNI)\n"
             "  --exclude NODE...      leave these nodes (ONNX node names) in float; dynamic:\n"
@@ -166,12 +168,14 @@ static int read_types(const ptq_args *a, tt_ptq_opts *o)
     if (a->act && strcmp(a->act, "u8") && strcmp(a->act, "s8"))
         return usage_error("--activation-type: must be u8 or s8, got", a->act);
     o->activation_s8 = a->act && !strcmp(a->act, "s8");
-    if (a->wt && !strcmp(a->wt, "u8"))
-        return usage_error("--weight-type u8 is not available with --mode static (ORT makes "
-                           "uint8 weights asymmetric, and per-channel zero points that differ are "
-                           "refused by QLinearConv); use s8, the default",
+    if (a->wt && strcmp(a->wt, "s8") && strcmp(a->wt, "u8"))
+        return usage_error("--weight-type: must be s8 or u8, got", a->wt);
+    o->weight_u8 = a->wt && !strcmp(a->wt, "u8");
+    if (o->weight_u8 && o->activation_s8)
+        return usage_error("--weight-type u8 needs uint8 activations (ONNX Runtime's "
+                           "quantize_static refuses int8 activations with uint8 weights); drop "
+                           "--activation-type s8 or use --weight-type s8",
                            NULL);
-    if (a->wt && strcmp(a->wt, "s8")) return usage_error("--weight-type: must be s8, got", a->wt);
     return 0;
 }
 
@@ -275,10 +279,10 @@ static void summary(const ptq_args *a, const char *out, const tt_ptq_opts *o,
         return;
     }
     printf("tinytrain ptq: %s -> %s (static QDQ int8, %s calibration on %" PRId64
-           " samples, weights %s%s%s)\n",
+           " samples, %s weights %s%s%s)\n",
            a->model, out, tt_calib_method_name(o->method), r->samples,
-           o->per_tensor ? "per tensor" : "per channel", o->reduce_range ? ", 7-bit" : "",
-           o->activation_s8 ? ", int8 activations" : "");
+           o->weight_u8 ? "uint8" : "int8", o->per_tensor ? "per tensor" : "per channel",
+           o->reduce_range ? ", 7-bit" : "", o->activation_s8 ? ", int8 activations" : "");
     printf("  %d activation + %d weight quantisation points, %d BatchNorm folded, %d node%s left "
            "in float; %" PRId64 " -> %" PRId64 " bytes (%.2fx); calibration %.2f s\n",
            r->activation_points, r->weight_points, r->folded_bn, r->excluded_nodes,

@@ -124,10 +124,19 @@ static bool match_act_q(const planner *p, int k, qact *a)
     return true;
 }
 
-/* A symmetric int8 constant weight DQ, per tensor or per channel along `axis` (m channels). */
+/* A constant weight DQ, per tensor or per channel along `axis` (m channels): int8 symmetric
+ * (zero points 0), or uint8 with any zero points, one per scale (ORT's quantize_static writes
+ * uint8 weights asymmetric per tensor; the integer kernels take a zero point per row). */
 typedef struct qweight {
     int q, scale, zp;
 } qweight;
+
+static bool match_weight_zp(const planner *p, int zp, tt_dtype dt, int64_t ns)
+{
+    if (zp < 0) return true;
+    if (!is_param(p, zp, dt)) return false;
+    return dt == TT_U8 ? numel(p, zp) == ns : all_zero(p, zp);
+}
 
 static bool match_weight_dq(const planner *p, int v, int axis, int64_t m, qweight *w)
 {
@@ -135,7 +144,9 @@ static bool match_weight_dq(const planner *p, int v, int axis, int64_t m, qweigh
     if (k < 0) return false;
     const tt_node *n = node(p, k);
     int zp = n->n_in > 2 ? n->in[2] : -1;
-    if (!is_param(p, n->in[0], TT_I8) || !is_param(p, n->in[1], TT_F32) || !all_zero(p, zp))
+    tt_dtype dt = n->in[0] >= 0 ? val(p, n->in[0])->dtype : TT_F32;
+    if ((dt != TT_I8 && dt != TT_U8) || !is_param(p, n->in[0], dt) ||
+        !is_param(p, n->in[1], TT_F32))
         return false;
     int64_t ns = numel(p, n->in[1]);
     if (ns != 1) {
@@ -143,10 +154,10 @@ static bool match_weight_dq(const planner *p, int v, int axis, int64_t m, qweigh
         if (a < 0) a += val(p, n->in[0])->shape.ndim;
         if (ns != m || a != axis) return false;
     }
-    if (zp >= 0 && val(p, zp)->dtype != TT_I8) return false;
+    if (!match_weight_zp(p, zp, dt, ns)) return false;
     w->q = n->in[0];
     w->scale = n->in[1];
-    w->zp = zp >= 0 ? zp : ZP_ZERO_I8;
+    w->zp = zp >= 0 ? zp : (dt == TT_U8 ? ZP_ZERO_U8 : ZP_ZERO_I8);
     return true;
 }
 

@@ -61,11 +61,11 @@ static tt_status check_opts(const tt_ptq_opts *o, const char *calib_path)
         return tt_fail(TT_ERR_INVALID_ARG, "exclude: %d names (at most %d)", o->n_exclude,
                        TT_PTQ_MAX_EXCLUDE);
     if (o->mode == TT_PTQ_DYNAMIC) return check_dynamic(o, calib_path);
-    if (o->weight_u8)
+    if (o->weight_u8 && o->activation_s8)
         return tt_fail(TT_ERR_UNSUPPORTED,
-                       "uint8 weights are not available: ORT quantises them asymmetric, and "
-                       "per-channel asymmetric weights get one zero point per channel, which "
-                       "QLinearConv refuses; use int8 weights (--weight-type s8, the default)");
+                       "uint8 weights need uint8 activations: ONNX Runtime's quantize_static "
+                       "refuses int8 activations with uint8 weights; use uint8 activations or "
+                       "int8 weights");
     if (o->method < TT_CALIB_MINMAX || o->method > TT_CALIB_PERCENTILE)
         return tt_fail(TT_ERR_INVALID_ARG, "calibration method %d is unknown", (int)o->method);
     if (o->batch < 0)
@@ -79,15 +79,37 @@ static tt_status check_opts(const tt_ptq_opts *o, const char *calib_path)
     return TT_OK;
 }
 
-/* quantize_static's settings as a QAT config: BN folded, weights int8 symmetric per channel
- * (or per tensor, 7 bits with reduce_range), activations 8-bit asymmetric. */
+bool tt_ptq_weight_symmetric(const tt_ptq_opts *o)
+{
+    /* quantize_static (QDQ) makes int8 weights symmetric (WeightSymmetric's default follows the
+     * sign of the type) and every per-channel weight symmetric whatever its type, so that the
+     * channels share one zero point; quantize_dynamic makes uint8 weights asymmetric. */
+    return !o->weight_u8 || (o->mode == TT_PTQ_STATIC && !o->per_tensor);
+}
+
+/* The weights' ranges as quantize_static has them: qparams computed over `calc`, values
+ * saturated to `clamp`. int8: [-127, 127] (7 bits: [-64, 64]) for both, as in every earlier
+ * tinytrain file (no int8 weight gets past it: |w| / scale is at most 127 or 64 to a few
+ * ulps). uint8: [0, 255] or [0, 127], symmetric ones too (ORT 1.32 has no symmetric uint8
+ * range: zero point 128, or 64), saturated to the whole type as ORT's quantize_nparray does,
+ * which lets a 7-bit symmetric weight reach 128. */
+static void weight_ranges(const tt_ptq_opts *o, tt_qrange *calc, tt_qrange *clamp)
+{
+    *calc = o->weight_u8 ? tt_quant_range(TT_QTYPE_U8, false, o->reduce_range)
+                         : tt_quant_range(TT_QTYPE_S8, true, o->reduce_range);
+    *clamp = o->weight_u8 ? tt_quant_range(TT_QTYPE_U8, false, false) : *calc;
+}
+
+/* quantize_static's settings as a QAT config: BN folded, weights int8 symmetric or uint8
+ * (symmetric per channel, asymmetric per tensor), per channel or per tensor, 7 bits with
+ * reduce_range, activations 8-bit asymmetric. */
 static tt_qat_config qat_config(const tt_ptq_opts *o)
 {
     tt_qat_config q = tt_qat_defaults();
     q.bn_fold = TT_BN_FOLD_FOLD;
     q.learnable_scale = false;
-    q.weight.is_signed = true;
-    q.weight.symmetric = true;
+    q.weight.is_signed = !o->weight_u8;
+    q.weight.symmetric = tt_ptq_weight_symmetric(o);
     q.weight.per_channel = !o->per_tensor;
     q.weight.reduce_range = o->reduce_range;
     q.weight.observer = TT_QAT_OBS_MINMAX;
@@ -162,13 +184,21 @@ static tt_status find_points(job *j)
     return TT_OK;
 }
 
-/* scale and zero point of FakeQuant node n, channel c, from the range (rmin, rmax). */
-static tt_status set_qparams(tt_graph *g, const tt_node *n, int64_t c, float rmin, float rmax)
+/* The integer range FakeQuant node n quantises to (and computes its qparams over). */
+static tt_qrange node_range(const tt_node *n)
+{
+    return (tt_qrange){(int32_t)tt_node_attr_int(n, "qmin", 0),
+                       (int32_t)tt_node_attr_int(n, "qmax", 255)};
+}
+
+/* Scale and zero point of FakeQuant node n, channel c, from the range (rmin, rmax) over the
+ * integer range q. */
+static tt_status set_qparams(tt_graph *g, const tt_node *n, int64_t c, float rmin, float rmax,
+                             tt_qrange q)
 {
     float s;
     int32_t z;
-    tt_status st = tt_quant_compute_scale_zp(rmin, rmax, (int32_t)tt_node_attr_int(n, "qmin", 0),
-                                             (int32_t)tt_node_attr_int(n, "qmax", 255),
+    tt_status st = tt_quant_compute_scale_zp(rmin, rmax, q.qmin, q.qmax,
                                              tt_node_attr_int(n, "symmetric", 0) != 0, &s, &z);
     if (st != TT_OK) {
         char why[800];
@@ -183,8 +213,9 @@ static tt_status set_qparams(tt_graph *g, const tt_node *n, int64_t c, float rmi
     return TT_OK;
 }
 
-/* Symmetric weight qparams from the weight's own min/max, per channel along the node's axis. */
-static tt_status weight_qparams(tt_graph *g, const tt_node *n)
+/* Weight qparams from the weight's own min/max over the range calc, per channel along the
+ * node's axis. */
+static tt_status weight_qparams(tt_graph *g, const tt_node *n, tt_qrange calc)
 {
     const tt_value *w = &g->values[n->in[0]];
     const float *d = tt_tensor_f32(w->data);
@@ -205,14 +236,15 @@ static tt_status weight_qparams(tt_graph *g, const tt_node *n)
                 lo = v < lo ? v : lo;
                 hi = v > hi ? v : hi;
             }
-        TT_CHECK(set_qparams(g, n, c, lo, hi));
+        TT_CHECK(set_qparams(g, n, c, lo, hi, calc));
     }
     return TT_OK;
 }
 
 /* ORT's _adjust_weight_scale_for_int32_bias: when input scale x weight scale is too small for
  * the bias to fit int32, the weight scale grows to 1.0001 * 2|b| / (2^32 - 2) / input scale
- * (per channel; per tensor over the bias's absmax), in float64, stored float32. */
+ * (per channel; per tensor over the bias's absmax), in float64, stored float32. ORT does it for
+ * int8 weights with zero points 0 only, never for uint8 ones (quantise() skips them). */
 static int adjust_for_bias(tt_graph *g, const tt_node *bq)
 {
     const tt_value *bv = &g->values[bq->in[0]];
@@ -235,13 +267,30 @@ static int adjust_for_bias(tt_graph *g, const tt_node *bq)
     return changed;
 }
 
+/* Node n's integer attribute `name` (present: the prepare pass writes every FakeQuant's). */
+static void set_int_attr(tt_node *n, const char *name, int64_t v)
+{
+    for (int i = 0; i < n->n_attrs; i++)
+        if (!strcmp(n->attrs[i].name, name) && n->attrs[i].type == TT_ATTR_INT)
+            n->attrs[i].ints[0] = v;
+}
+
+/* A weight point's qparams over calc; its values saturate to clamp (the exporter quantises the
+ * weight to the node's qmin/qmax, and writes it in the narrowest type holding them). */
+static tt_status quantise_weight(tt_graph *g, tt_node *n, tt_qrange calc, tt_qrange clamp)
+{
+    set_int_attr(n, "qmin", clamp.qmin);
+    set_int_attr(n, "qmax", clamp.qmax);
+    return weight_qparams(g, n, calc);
+}
+
 static tt_status quantise(job *j, const tt_ptq_cal_out *cal)
 {
     tt_graph *g = j->q;
     for (int i = 0; i < j->n_points; i++) {
         tt_ptq_point *p = &j->r->points[i];
         const tt_node *n = &g->nodes[j->points[i]];
-        TT_CHECK(set_qparams(g, n, 0, cal->rmin[i], cal->rmax[i]));
+        TT_CHECK(set_qparams(g, n, 0, cal->rmin[i], cal->rmax[i], node_range(n)));
         source_tensor(j, n->in[0], p->tensor);
         p->rmin = cal->rmin[i];
         p->rmax = cal->rmax[i];
@@ -249,9 +298,12 @@ static tt_status quantise(job *j, const tt_ptq_cal_out *cal)
         p->zero_point = (int32_t)tt_graph_param_data(g, n->in[2])[0];
         p->values = cal->values[i];
     }
+    tt_qrange calc, clamp;
+    weight_ranges(j->o, &calc, &clamp);
     for (int i = 0; i < g->n_nodes; i++)
-        if (tt_ptq_is_weight_point(g, &g->nodes[i])) TT_CHECK(weight_qparams(g, &g->nodes[i]));
-    for (int i = 0; i < g->n_nodes; i++)
+        if (tt_ptq_is_weight_point(g, &g->nodes[i]))
+            TT_CHECK(quantise_weight(g, &g->nodes[i], calc, clamp));
+    for (int i = 0; i < g->n_nodes && !j->o->weight_u8; i++)
         if (g->nodes[i].op == TT_OP_BIAS_QUANT && is_read(g, g->nodes[i].out[0], j->qout))
             j->r->adjusted_weight_scales += adjust_for_bias(g, &g->nodes[i]);
     return TT_OK;
@@ -322,9 +374,9 @@ static tt_status write_model(job *j)
     char doc[512];
     snprintf(doc, sizeof doc,
              "tinytrain ptq: static QDQ int8 of %s (%s calibration on %" PRId64 " samples, "
-             "weights %s)",
+             "%s weights %s)",
              j->model_path, tt_calib_method_name(j->o->method), j->r->samples,
-             j->o->per_tensor ? "per tensor" : "per channel");
+             j->o->weight_u8 ? "uint8" : "int8", j->o->per_tensor ? "per tensor" : "per channel");
     tt_onnx_export_opts eo = {.format = TT_ONNX_QDQ, .doc = doc};
     tt_qat_set_fake_quant(j->q, true); /* the graph as exported: quantised */
     TT_CHECK(tt_onnx_export(j->q, j->qin, j->qout, &eo, j->out_path));

@@ -10,6 +10,12 @@
 #include "tinytrain/graph.h"
 #include "tinytrain/ptq.h"
 
+/* ---- ptq.c ------------------------------------------------------------------------------ */
+
+/* Whether the weights are quantised symmetric (zero point mid-range) with these options, as
+ * ONNX Runtime's quantize_static (STATIC) or quantize_dynamic (DYNAMIC) does it. */
+bool tt_ptq_weight_symmetric(const tt_ptq_opts *o);
+
 /* ---- ptq_source.c: a calibration array streamed from .npz or .h5 ------------------------ */
 
 typedef struct tt_ptq_source tt_ptq_source;

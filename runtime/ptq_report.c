@@ -50,9 +50,9 @@ static cJSON *settings_json(const tt_ptq_opts *o)
     cJSON_AddStringToObject(s, "quant_format", "QDQ");
     cJSON_AddStringToObject(s, "weight_granularity", o->per_tensor ? "per_tensor" : "per_channel");
     cJSON_AddStringToObject(s, "activation_type", o->activation_s8 ? "int8" : "uint8");
-    cJSON_AddStringToObject(s, "weight_type", "int8");
+    cJSON_AddStringToObject(s, "weight_type", o->weight_u8 ? "uint8" : "int8");
     cJSON_AddBoolToObject(s, "activation_symmetric", false);
-    cJSON_AddBoolToObject(s, "weight_symmetric", true);
+    cJSON_AddBoolToObject(s, "weight_symmetric", tt_ptq_weight_symmetric(o));
     cJSON_AddBoolToObject(s, "reduce_range", o->reduce_range);
     cJSON_AddNumberToObject(s, "batch", (double)(o->batch ? o->batch : TT_PTQ_BATCH_DEFAULT));
     cJSON *ex = cJSON_AddArrayToObject(s, "exclude");
@@ -132,7 +132,7 @@ static cJSON *dynamic_settings_json(const tt_ptq_opts *o)
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "quant_format", "IntegerOps");
     cJSON_AddStringToObject(s, "weight_type", o->weight_u8 ? "uint8" : "int8");
-    cJSON_AddBoolToObject(s, "weight_symmetric", !o->weight_u8);
+    cJSON_AddBoolToObject(s, "weight_symmetric", tt_ptq_weight_symmetric(o));
     cJSON_AddStringToObject(s, "weight_granularity",
                             o->per_tensor ? "per_tensor" : "per_channel_matmul_per_tensor_conv");
     cJSON_AddStringToObject(s, "activation_type", "uint8");

@@ -10,9 +10,10 @@
  * pass fixes the histogram range, as quantize_static's single histogram over all outputs), so
  * memory does not grow with the number of samples: the set is streamed from the file, one batch
  * at a time. Ranges become scales and zero points with tt_quant_compute_scale_zp; weights are
- * quantised symmetric int8 per channel (or per tensor) from their own min/max; a weight scale
- * that would push its bias out of int32 is raised as ORT raises it; the graph is written by
- * tt_onnx_export (QDQ).
+ * quantised per channel (or per tensor) from their own min/max, symmetric int8, or uint8 as
+ * quantize_static's QUInt8 (symmetric per channel, zero point 128, asymmetric per tensor, codes
+ * saturated to [0, 255]); a weight scale that would push its bias out of int32 is raised as ORT
+ * raises it (int8 weights only, as ORT); the graph is written by tt_onnx_export (QDQ).
  *
  * TT_PTQ_DYNAMIC: no calibration; the model's own ONNX graph rewritten node for node as ONNX
  * Runtime's quantize_dynamic (IntegerOps) writes it: Gemm -> MatMul (+ Add), then every MatMul
@@ -59,7 +60,9 @@ typedef struct tt_ptq_opts {
                          * MatMul column, Conv weights staying per tensor as in ORT) */
     bool activation_s8; /* STATIC: int8 asymmetric activations [-128, 127] (default uint8);
                          * DYNAMIC refuses it: DynamicQuantizeLinear is uint8 only */
-    bool weight_u8;     /* DYNAMIC: uint8 asymmetric weights (ORT's QUInt8); STATIC refuses it */
+    bool weight_u8;     /* uint8 weights (ORT's QUInt8): DYNAMIC asymmetric; STATIC symmetric
+                         * per channel (zero point 128, 64 with reduce_range), asymmetric per
+                         * tensor; STATIC refuses it with activation_s8, as ORT does */
     bool reduce_range;  /* weights on 7 bits: int8 [-64, 64], uint8 [0, 127] (ORT's) */
     int n_exclude;      /* nodes left in float */
     /* STATIC: ONNX node names (or a node's first output name); DYNAMIC: node names of the
@@ -113,8 +116,9 @@ typedef struct tt_ptq_result {
  * shape [N, per-sample dims of the model input...], float32 or float64); DYNAMIC takes none
  * (calib_path must be NULL). res may be NULL. Failures name the file, array, sample or node
  * concerned:
- *   TT_ERR_UNSUPPORTED  STATIC: weight_u8, an op the prepare pass cannot quantise, an --exclude
- *                       target that cannot be left in float on its own; DYNAMIC: activation_s8,
+ *   TT_ERR_UNSUPPORTED  STATIC: weight_u8 with activation_s8, an op the prepare pass cannot
+ *                       quantise, an --exclude target that cannot be left in float on its own;
+ *                       DYNAMIC: activation_s8,
  *                       an opset below 11, a subgraph, a Conv whose weight is not an
  *                       initializer, an op quantize_dynamic would quantise that tinytrain does
  *                       not (Gather, LSTM, Attention, ...: --exclude it); both: a model the

@@ -2,8 +2,8 @@
 # tinytrain ptq from the command line (docs/ptq.md): every usage error exits 2 with its own
 # message; calibration sets that do not fit the model (array name, shape, NaN, no samples, a
 # missing file) exit 1 and write nothing; the happy paths (.npz float32 and float64, an .h5 from
-# tinytrain calib, entropy/per-tensor/reduce-range, --exclude, the default output name, the
-# report) write a model that tinytrain's runtime runs fused. --mode dynamic: its usage errors
+# tinytrain calib, entropy/per-tensor/reduce-range, uint8 weights, --exclude, the default output
+# name, the report) write a model that tinytrain's runtime runs fused. --mode dynamic: its usage errors
 # (calibration options refused), refused models (already quantised, opset 10, NaN weight, an op
 # tinytrain does not import), and runs whose output runs and passes the gate.
 # Usage: test_ptq.sh TINYTRAIN FIXTURES_DIR (tests/fixtures)
@@ -30,7 +30,8 @@ expect 2 "--percentile: must be a number in \(0, 100\], got 101" -- ptq "$MODEL"
 expect 2 "--num-bins needs --method entropy or percentile" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --num-bins 128
 expect 2 "--per-channel and --per-tensor exclude each other" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --per-channel --per-tensor
 expect 2 "--activation-type: must be u8 or s8, got u16" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --activation-type u16
-expect 2 "--weight-type u8 is not available with --mode static" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --weight-type u8
+expect 2 "--weight-type: must be s8 or u8, got u4" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --weight-type u4
+expect 2 "--weight-type u8 needs uint8 activations .* quantize_static refuses" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --weight-type u8 --activation-type s8
 expect 2 "--exclude needs at least one node name" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --exclude --per-tensor
 expect 2 "--batch: must be a whole number >= 1, got 0" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --batch 0
 expect 2 "-o names the input model" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" -o "$MODEL"
@@ -51,7 +52,7 @@ check "nothing written on failure" test ! -e "$out"
 
 # ---- happy paths ----
 cp "$MODEL" "$work/m.onnx"
-expect 0 "-> $work/m.int8.onnx \(static QDQ int8, minmax calibration on 4 samples, weights per channel\)" -- ptq "$work/m.onnx" --mode static --calibration "$P/calib.npz" --report-out "$work/r.json"
+expect 0 "-> $work/m.int8.onnx \(static QDQ int8, minmax calibration on 4 samples, int8 weights per channel\)" -- ptq "$work/m.onnx" --mode static --calibration "$P/calib.npz" --report-out "$work/r.json"
 check "default output MODEL.int8.onnx written" test -s "$work/m.int8.onnx"
 check "report has the schema" grep -q '"schema": "ptq-static-report-v1"' "$work/r.json"
 check "report has the calibration hash" grep -q "\"sha256\": \"$(sha256sum "$P/calib.npz" | cut -c1-64)\"" "$work/r.json"
@@ -61,9 +62,17 @@ expect 0 "4 integer kernels, 0 float Conv/Gemm/MatMul" -- "$TT" run "$work/m.int
 expect 0 "minmax calibration on 4 samples" -- ptq "$MODEL" --mode static --calibration "$P/calib_f64.npz" -o "$work/f64.onnx" --report-out "$work/r64.json"
 check "float64 calibration gives the float32 ranges" cmp <(grep -A6 '"rmax"' "$work/r.json") <(grep -A6 '"rmax"' "$work/r64.json")
 expect 0 "16 train samples" -- "$TT" calib "$P/synthetic28.yaml" -n 16 -o "$work/c.h5"
-expect 0 "entropy calibration on 16 samples, weights per tensor, 7-bit" -- ptq "$MODEL" --mode static --calibration "$work/c.h5" --method entropy --per-tensor --reduce-range -o "$work/e.onnx"
+expect 0 "entropy calibration on 16 samples, int8 weights per tensor, 7-bit" -- ptq "$MODEL" --mode static --calibration "$work/c.h5" --method entropy --per-tensor --reduce-range -o "$work/e.onnx"
 expect 0 "percentile calibration on 4 samples" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --method percentile --percentile 99.9 --num-bins 512 --batch 3 -o "$work/p.onnx"
 expect 0 "int8 activations" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --activation-type s8 -o "$work/s8.onnx"
+# uint8 weights (ORT's QUInt8: symmetric per channel, asymmetric per tensor), run fused
+expect 0 "uint8 weights per channel\)" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --weight-type u8 -o "$work/u8.onnx" --report-out "$work/ru8.json"
+check "u8 report: weight type" grep -q '"weight_type": "uint8"' "$work/ru8.json"
+check "u8 report: per-channel weights symmetric" grep -q '"weight_symmetric": true' "$work/ru8.json"
+expect 0 "4 integer kernels, 0 float Conv/Gemm/MatMul" -- "$TT" run "$work/u8.onnx" --input "$P/x.npy" -o "$work/y.npy" --verbose --threads 2
+expect 0 "uint8 weights per tensor, 7-bit" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --weight-type u8 --per-tensor --reduce-range -o "$work/u8t.onnx" --report-out "$work/ru8t.json"
+check "u8 per-tensor report: asymmetric" grep -q '"weight_symmetric": false' "$work/ru8t.json"
+expect 0 "4 integer kernels, 0 float Conv/Gemm/MatMul" -- "$TT" run "$work/u8t.onnx" --input "$P/x.npy" -o "$work/y.npy" --verbose --threads 2
 expect 0 "1 node left in float" -- ptq "$MODEL" --mode static --calibration "$P/calib.npz" --exclude /4/Conv -o "$work/ex.onnx"
 expect 0 "3 integer kernels, 1 float Conv/Gemm/MatMul" -- "$TT" run "$work/ex.onnx" --input "$P/x.npy" -o "$work/y.npy" --verbose --threads 2
 

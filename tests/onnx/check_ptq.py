@@ -4,10 +4,11 @@
 For each fp32 ONNX model, calibration set (.npz, one [N, ...] array named after the model
 input) and setting (method x weight granularity), it quantises the model twice:
 
-  tinytrain  `tinytrain ptq MODEL --mode static --calibration CAL --method M [--per-tensor]`
+  tinytrain  `tinytrain ptq MODEL --mode static --calibration CAL --method M [--per-tensor]
+             [--weight-type u8]`
   ORT        quant_pre_process (BatchNorm folded into Conv, as ORT's docs advise), then
-             quantize_static(QDQ, QUInt8 activations, QInt8 weights, per_channel, the same
-             calibration batches). MinMax: calibrate_method=MinMax. Entropy and Percentile:
+             quantize_static(QDQ, QUInt8 activations, QInt8 weights (QUInt8 with --weight-type
+             u8), per_channel, the same calibration batches). MinMax: calibrate_method=MinMax. Entropy and Percentile:
              quantize_static cannot pass num_bins (its Entropy would be 128 bins, i.e. MinMax;
              docs/ptq.md), so ORT's own calibrator is run directly with tinytrain's settings
              (create_calibrator(..., extra_options={num_bins: 2048, ...})) and its ranges reach
@@ -24,6 +25,14 @@ and checks:
             SCALE_REL_TOL, zero point within 1 (a zero point at a rounding tie can go either way)
   file      tinytrain's file holds exactly the report's activation scales and zero points
   fusion    ORT's optimised graph of tinytrain's file has no float Conv/Gemm/MatMul left
+  weights   (first method only: weights do not depend on it) tinytrain ptq run on ORT's
+            pre-processed model (so both quantise the same float weights: ORT folds BatchNorm
+            in float32, tinytrain in double) against ORT's file, layer by layer: every weight's
+            data, dtype, scale and zero point bit-identical; every bias bit-identical where its
+            scale (input scale x weight scale) is, else its scale within SCALE_REL_TOL (the
+            input scales come from two float forwards)
+  runtime   `tinytrain run --mode int8` of tinytrain's file against ORT's exact session on
+            the quality inputs: every output identical (both compute the integer graph exactly)
   quality   with --accuracy (a trained Fashion-MNIST classifier): top-1 accuracy of both int8
             models in ORT on the Fashion-MNIST test set, tinytrain >= ORT - MAX_ACC_DROP_PT;
             with --filter (the trained denoiser, configs/fashion_filter.yaml): mean per-image
@@ -96,6 +105,7 @@ RMSE_SLACK = 0.05         # random-weight models: tinytrain's error at most 5 % 
 FLOAT_COMPUTE = {"Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"}
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 THREADS = 2  # ORT sessions and tinytrain ptq; --threads
+WEIGHT_TYPES = {"s8": QuantType.QInt8, "u8": QuantType.QUInt8}
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
 
@@ -156,7 +166,8 @@ def ort_run(path, x, precise, batch=1000):
 
 def run_tinytrain(args, model, cal, method, per_tensor, out, report):
     cmd = [args.tinytrain, "ptq", model, "--mode", "static", "--calibration", cal,
-           "--method", method, "-o", out, "--report-out", report, "--threads", str(THREADS)]
+           "--method", method, "-o", out, "--report-out", report, "--threads", str(THREADS),
+           "--weight-type", args.weight_type]
     if per_tensor:
         cmd.append("--per-tensor")
     if args.reduce_range:
@@ -191,7 +202,7 @@ def run_ort(args, pre, x, in_name, method, per_tensor, out, work):
     del cal
     quantize_static(pre, out, None, quant_format=QuantFormat.QDQ, per_channel=not per_tensor,
                     reduce_range=args.reduce_range, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=METHODS[method],
+                    weight_type=WEIGHT_TYPES[args.weight_type], calibrate_method=METHODS[method],
                     calibration_cache_path=cache)
     return {k: (float(np.asarray(v.range_value[0]).reshape(-1)[0]),
                 float(np.asarray(v.range_value[1]).reshape(-1)[0])) for k, v in ranges.data.items()}
@@ -272,6 +283,121 @@ def check_fusion(c, tag, path, work):
     fused = {k: v for k, v in ops.items() if k in ("QLinearConv", "QGemm", "QLinearMatMul")}
     c.report(f"{tag} fusion", not left and fused, f"ORT runs {fused}" +
              (f"; float ops left {left}" if left else ""))
+
+
+def layer_qdq(path):
+    """[(op, {input index: (data, scale, zero point or None, axis)})] for every Conv, Gemm and
+    MatMul in file order, for its inputs made by a DequantizeLinear of initializers."""
+    m = onnx.load(path)
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    dq = {n.output[0]: n for n in m.graph.node if n.op_type == "DequantizeLinear"
+          and n.input[0] in init}
+    layers = []
+    for n in m.graph.node:
+        if n.op_type not in ("Conv", "Gemm", "MatMul"):
+            continue
+        ins = {}
+        for k, t in enumerate(n.input[1:3], 1):
+            d = dq.get(t)
+            if d is not None:
+                axis = next((a.i for a in d.attribute if a.name == "axis"), None)
+                zp = init[d.input[2]] if len(d.input) > 2 and d.input[2] else None
+                ins[k] = (init[d.input[0]], init[d.input[1]], zp, axis)
+        layers.append((n.op_type, ins))
+    return layers
+
+
+def same_array(a, b):
+    return (a is None) == (b is None) and (a is None or (
+        a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()))
+
+
+def dequantized(layer):
+    q, s, z, axis = layer[1][1]
+    shape = [1] * q.ndim
+    if axis is not None:
+        shape[axis] = -1
+    z = np.zeros(1) if z is None else z.astype(np.float64).reshape(shape)
+    return (q.astype(np.float64) - z) * s.astype(np.float64).reshape(shape)
+
+
+def pair_layers(lt, lo):
+    """ORT's layer for each of tinytrain's: the two files order and name nodes differently
+    (tinytrain names a node after its output, ORT keeps the ONNX name; branches may come in
+    another order), so among ORT's unpaired layers of the same op and weight shape, the one
+    whose dequantized weight is nearest. None when there is no candidate."""
+    used, pairs = set(), []
+    for t in lt:
+        best, best_d = None, None
+        for j, o in enumerate(lo):
+            if j in used or o[0] != t[0] or (1 in o[1]) != (1 in t[1]):
+                continue
+            if 1 in t[1] and o[1][1][0].shape != t[1][1][0].shape:
+                continue
+            d = float(np.max(np.abs(dequantized(t) - dequantized(o)))) if 1 in t[1] else 0.0
+            if best is None or d < best_d:
+                best, best_d = j, d
+        if best is not None:
+            used.add(best)
+        pairs.append(None if best is None else lo[best])
+    return pairs
+
+
+def check_weights(c, tag, tt_file, ort_file):
+    """Layer by layer: weights bit-identical; biases bit-identical where their scales are."""
+    lt, lo = layer_qdq(tt_file), layer_qdq(ort_file)
+    pairs = pair_layers(lt, lo)
+    if len(lt) != len(lo) or None in pairs:
+        return c.report(f"{tag} weights", False, f"layers differ: tinytrain {[o for o, _ in lt]}, "
+                        f"ORT {[o for o, _ in lo]}")
+    bad, n_w, n_b, n_b_exact, worst_bs = [], 0, 0, 0, 0.0
+    for i, ((op, t), (_, o)) in enumerate(zip(lt, pairs)):
+        if set(t) != set(o):
+            bad.append(f"layer {i} ({op}): quantised inputs {sorted(t)} vs ORT's {sorted(o)}")
+            continue
+        if 1 in t:
+            n_w += 1
+            (qt, st, zt, at), (qo, so, zo, ao) = t[1], o[1]
+            if not (same_array(qt, qo) and same_array(st, so) and same_array(zt, zo) and at == ao):
+                diff = (np.abs(qt.astype(np.int64) - qo.astype(np.int64)).max()
+                        if qt.shape == qo.shape else "shape")
+                bad.append(f"layer {i} ({op}) weight: dtype {qt.dtype}/{qo.dtype}, max code "
+                           f"difference {diff}, scales equal {same_array(st, so)}, zero points "
+                           f"{None if zt is None else zt.reshape(-1)[:4]}/"
+                           f"{None if zo is None else zo.reshape(-1)[:4]}, axis {at}/{ao}")
+        if 2 in t:
+            n_b += 1
+            (qt, st, _, _), (qo, so, _, _) = t[2], o[2]
+            # ORT writes a per-tensor bias scale as [1], tinytrain as a scalar: same values.
+            st, so = st.reshape(-1), so.reshape(-1)
+            if same_array(st, so):
+                n_b_exact += 1
+                if not same_array(qt, qo):
+                    bad.append(f"layer {i} ({op}) bias: equal scales but different int32 values")
+            else:
+                worst_bs = max(worst_bs, float(np.max(np.abs(st.astype(np.float64) - so) / so)))
+    if worst_bs > SCALE_REL_TOL:
+        bad.append(f"bias scales differ by {worst_bs:.3g} (relative; tolerance {SCALE_REL_TOL})")
+    return c.report(f"{tag} weights", not bad,
+                    f"{n_w} weights bit-identical to ORT's (data, scale, zero point), {n_b_exact} "
+                    f"of {n_b} biases on identical scales and identical, the others' scales "
+                    f"within {worst_bs:.3g}" if not bad else "; ".join(bad))
+
+
+def check_runtime(c, tag, args, tt_file, x, yo_exact, work):
+    """tinytrain's int8 runtime against ORT's exact session on the same inputs: identical."""
+    xi, yp = os.path.join(work, "runtime_x.npy"), os.path.join(work, "runtime_y.npy")
+    np.save(xi, x)
+    p = subprocess.run([args.tinytrain, "run", tt_file, "--input", xi, "-o", yp, "--mode", "int8",
+                        "--verbose", "--threads", str(THREADS)], capture_output=True, text=True)
+    if p.returncode != 0:
+        return c.report(f"{tag} runtime", False, f"tinytrain run failed: {p.stderr.strip()}")
+    y = np.load(yp).reshape(len(x), -1)
+    same = 100.0 * float(np.mean(y == yo_exact))
+    plan = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+    return c.report(f"{tag} runtime", same == 100.0,
+                    f"tinytrain's int8 runtime vs ORT (session.x64quantprecision=1): {same:.3f}% "
+                    f"of {y.size} outputs identical; {plan}")
 
 
 def fashion_test(n, mean, std):
@@ -380,9 +506,10 @@ def check_model(c, args, model, kind, rows):
     quant_pre_process(model, pre, skip_symbolic_shape=True)
     xe, ye = eval_data(args, kind, x, in_name)
     y32 = ort_run(model, xe, True)
-    for method in args.methods:
+    for mi, method in enumerate(args.methods):
         for gran in args.granularity:
-            tag = f"{stem} {method} {gran}"
+            wlabel = gran if args.weight_type == "s8" else f"{gran} {args.weight_type}"
+            tag = f"{stem} {method} {wlabel}"
             per_tensor = gran == "per-tensor"
             tt_file = os.path.join(work, f"tt.{method}.{gran}.onnx")
             ort_file = os.path.join(work, f"ort.{method}.{gran}.onnx")
@@ -392,9 +519,16 @@ def check_model(c, args, model, kind, rows):
             check_ranges(c, tag, method, rep, ranges)
             check_qparams(c, tag, rep, tt_file, ort_file)
             check_fusion(c, tag, tt_file, work)
+            if mi == 0:
+                pre_file = os.path.join(work, f"tt_pre.{method}.{gran}.onnx")
+                run_tinytrain(args, pre, args.calib, method, per_tensor, pre_file,
+                              os.path.join(work, f"tt_pre.{method}.{gran}.json"))
+                check_weights(c, tag, pre_file, ort_file)
             precise = not args.ort_default_session
             yt, yo = ort_run(tt_file, xe, precise), ort_run(ort_file, xe, precise)
-            rows += quality(c, tag, kind, (stem, method, gran), y32, yt, yo, ye, tt_file)
+            check_runtime(c, tag, args, tt_file, xe,
+                          yt if precise else ort_run(tt_file, xe, True), work)
+            rows += quality(c, tag, kind, (stem, method, wlabel), y32, yt, yo, ye, tt_file)
 
 
 def cell(v, fmt):
@@ -415,6 +549,7 @@ def table(rows):
 
 def write_json(path, args, c, rows):
     doc = {"schema": "check-ptq-v1", "argv": sys.argv, "ort_version": ort.__version__,
+           "weight_type": args.weight_type,
            "calibration": args.calib, "filter_test": args.filter_test,
            "test_samples": args.test_samples, "threads": THREADS,
            "margins": {"accuracy_pt": MAX_ACC_DROP_PT, "psnr_db": MAX_PSNR_DROP_DB,
@@ -445,6 +580,8 @@ def main():
     ap.add_argument("--methods", default="minmax,entropy,percentile")
     ap.add_argument("--granularity", default="per-channel,per-tensor")
     ap.add_argument("--reduce-range", action="store_true")
+    ap.add_argument("--weight-type", choices=sorted(WEIGHT_TYPES), default="s8",
+                    help="weights of both quantisers: s8 (QInt8, default) or u8 (QUInt8)")
     ap.add_argument("--test-samples", type=int, default=10000)
     ap.add_argument("--mean", type=float, default=0.2860)
     ap.add_argument("--std", type=float, default=0.3530)

@@ -2,7 +2,8 @@
  * BatchNorm: tests/fixtures/torch_export): MinMax ranges are numpy's min/max of the float
  * model's activations, computed here by running the imported graph; the written QDQ file
  * imports back and runs fused on the int8 runtime; per-tensor, reduce_range, --exclude, .h5
- * input, the two-pass histogram methods; and every refusal. */
+ * input, the two-pass histogram methods, uint8 weights as ORT writes them; and every
+ * refusal. */
 #include "testutil.h"
 #include <math.h>
 #include <stdio.h>
@@ -374,7 +375,110 @@ static void test_refusals(void **state)
     expect_fail("calib.npz", &o, TT_ERR_INVALID_ARG, "dynamic PTQ takes no calibration set");
     o = opts();
     o.weight_u8 = true;
-    expect_fail("calib.npz", &o, TT_ERR_UNSUPPORTED, "uint8 weights are not available");
+    o.activation_s8 = true; /* quantize_static refuses this pair too */
+    expect_fail("calib.npz", &o, TT_ERR_UNSUPPORTED, "uint8 weights need uint8 activations");
+}
+
+/* How far the uint8 weights of a written file are from ONNX Runtime's quantize_static rule,
+ * derived here from the fp32 weights (the fixture has no BatchNorm: the file's weights are the
+ * model's): per channel symmetric over [0, 255] (zero point 128) or [0, 127] (64) with
+ * reduce_range, per tensor asymmetric over the same ranges, the codes saturated to the whole
+ * uint8 type. Counts the weights and returns the largest code and the zero points seen. */
+typedef struct u8_seen {
+    int weights, max_code, min_zp, max_zp;
+    int64_t max_scales;
+} u8_seen;
+
+static u8_seen check_u8_weights(const char *name, bool per_tensor, bool reduce_range)
+{
+    char p[256], m[512];
+    tt_model *q, *f;
+    TT_ASSERT_OK(tt_onnx_import(tmp(name, p, sizeof p), NULL, &q));
+    TT_ASSERT_OK(tt_onnx_import(model_path(m, sizeof m), NULL, &f));
+    u8_seen seen = {.min_zp = 255};
+    int32_t qmax = reduce_range ? 127 : 255;
+    for (int i = 0; i < q->graph->n_nodes; i++) {
+        const tt_node *n = &q->graph->nodes[i];
+        const tt_value *wq = &q->graph->values[n->in[0]];
+        if (n->op != TT_OP_DEQUANTIZE || wq->kind != TT_VALUE_PARAM) continue;
+        assert_true(wq->dtype != TT_I8); /* every weight uint8 */
+        if (wq->dtype != TT_U8) continue;
+        char src[TT_NAME_MAX];
+        snprintf(src, sizeof src, "%.*s", (int)(strlen(wq->name) - strlen("_quantized")), wq->name);
+        int v = tt_graph_find_value(f->graph, src);
+        assert_true(v >= 0);
+        const float *w = tt_tensor_f32(f->graph->values[v].data);
+        const float *sc = tt_tensor_f32(q->graph->values[n->in[1]].data);
+        const uint8_t *zp = q->graph->values[n->in[2]].data->data, *code = wq->data->data;
+        int64_t c = tt_shape_numel(&q->graph->values[n->in[1]].shape);
+        int64_t axis = tt_node_attr_int(n, "axis", 1), total = tt_shape_numel(&wq->shape);
+        int64_t inner =
+            c == 1 ? total : total / wq->shape.dims[axis] / (axis ? wq->shape.dims[0] : 1);
+        assert_true(per_tensor ? c == 1 : c > 1);
+        float *lo = malloc((size_t)c * sizeof *lo), *hi = malloc((size_t)c * sizeof *hi);
+        for (int64_t ch = 0; ch < c; ch++) lo[ch] = INFINITY, hi[ch] = -INFINITY;
+        for (int64_t k = 0; k < total; k++) {
+            int64_t ch = (k / inner) % c;
+            lo[ch] = fminf(lo[ch], w[k]);
+            hi[ch] = fmaxf(hi[ch], w[k]);
+        }
+        for (int64_t k = 0; k < total; k++) {
+            int64_t ch = (k / inner) % c;
+            float s;
+            int32_t z;
+            TT_ASSERT_OK(tt_quant_compute_scale_zp(lo[ch], hi[ch], 0, qmax, !per_tensor, &s, &z));
+            assert_true(sc[ch] == s);
+            assert_int_equal(zp[ch], z);
+            assert_int_equal(code[k], tt_quantize_val(w[k], s, z, 0, 255));
+            seen.max_code = code[k] > seen.max_code ? code[k] : seen.max_code;
+            seen.min_zp = zp[ch] < seen.min_zp ? zp[ch] : seen.min_zp;
+            seen.max_zp = zp[ch] > seen.max_zp ? zp[ch] : seen.max_zp;
+        }
+        free(lo);
+        free(hi);
+        seen.max_scales = c > seen.max_scales ? c : seen.max_scales;
+        seen.weights++;
+    }
+    tt_model_free(q);
+    tt_model_free(f);
+    return seen;
+}
+
+/* --weight-type u8: the weights follow ORT's rule bit for bit (per channel, per tensor, 7
+ * bits: a symmetric 7-bit weight reaches 128, past [0, 127], as ORT writes it), and the file
+ * runs fully fused on tinytrain's int8 runtime (uint8 weights with their zero points). */
+static void test_uint8_weights(void **state)
+{
+    (void)state;
+    const bool pts[4] = {false, false, true, true}, rrs[4] = {false, true, false, true};
+    for (int k = 0; k < 4; k++) {
+        tt_ptq_result r;
+        tt_ptq_opts o = opts();
+        o.weight_u8 = true;
+        o.per_tensor = pts[k];
+        o.reduce_range = rrs[k];
+        quantize(&o, "calib.npz", "u8.onnx", &r);
+        assert_int_equal(r.weight_points, 4);
+        assert_int_equal(r.adjusted_weight_scales, 0); /* ORT adjusts int8 weights only */
+        tt_ptq_result_free(&r);
+        u8_seen seen = check_u8_weights("u8.onnx", pts[k], rrs[k]);
+        assert_int_equal(seen.weights, 4);
+        if (!pts[k]) { /* symmetric: the mid-range zero point everywhere */
+            assert_int_equal(seen.min_zp, rrs[k] ? 64 : 128);
+            assert_int_equal(seen.max_zp, rrs[k] ? 64 : 128);
+            assert_int_equal(seen.max_scales, 64);
+        } else {
+            assert_true(seen.min_zp != seen.max_zp || seen.min_zp != 128); /* asymmetric */
+        }
+        assert_true(seen.max_code >= (rrs[k] ? 127 : 254));
+        assert_true(seen.max_code <= (rrs[k] ? 128 : 255));
+        tt_runtime *rt = load_int8("u8.onnx");
+        tt_runtime_stats st;
+        tt_runtime_get_stats(rt, &st);
+        assert_int_equal(st.n_float_compute, 0);
+        assert_true(st.n_int8_nodes >= 4);
+        tt_runtime_free(rt);
+    }
 }
 
 int main(void)
@@ -387,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_histogram_methods_two_pass),
         cmocka_unit_test(test_h5_calibration),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_uint8_weights),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
