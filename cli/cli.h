@@ -24,6 +24,7 @@ int tt_cmd_registry(int argc, char **argv);
 int tt_cmd_gate(int argc, char **argv);
 int tt_cmd_ptq(int argc, char **argv);
 int tt_cmd_recommend(int argc, char **argv);
+int tt_cmd_backends(int argc, char **argv);
 
 /* "tinytrain <cmd>: <message>" on stderr, plus tt_last_error() if with_lib_error. */
 void tt_cli_error(const char *cmd, const char *what, bool with_lib_error);

@@ -172,7 +172,8 @@ static int check_data(const char *path)
     return 0;
 }
 
-/* Only cpu is built; other backends come with their own issue. */
+/* The gate runs on cpu only: the OpenCL and CUDA device layers exist (tinytrain backends) but
+ * do not run whole models yet (docs/backends.md). */
 static int check_backends(const char *list)
 {
     char buf[256];
@@ -180,8 +181,8 @@ static int check_backends(const char *list)
     for (char *save = NULL, *b = strtok_r(buf, ",", &save); b; b = strtok_r(NULL, ",", &save))
         if (strcmp(b, "cpu")) {
             fprintf(stderr,
-                    "tinytrain gate: --backends: backend '%s' is not built into this tinytrain; "
-                    "only cpu is available\n",
+                    "tinytrain gate: --backends: the gate cannot run on '%s' yet: only cpu "
+                    "runs whole models (see 'tinytrain backends' and docs/backends.md)\n",
                     b);
             return TT_EXIT_USAGE;
         }

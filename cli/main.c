@@ -30,6 +30,8 @@ static void usage(FILE *f)
                "  gate [ID...]         int8 models against their fp32 baselines (docs/gate.md)\n"
                "  run MODEL.onnx --input X.npy -o Y.npy  an ONNX model on tinytrain's runtime "
                "(docs/runtime.md)\n"
+               "  backends             the CPU, OpenCL and CUDA devices available "
+               "(docs/backends.md)\n"
                "  version              print the version\n\n"
                "Run 'tinytrain <command> --help' for a command's options.\n");
 }
@@ -95,6 +97,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "registry")) return tt_cmd_registry(argc - 1, argv + 1);
     if (!strcmp(cmd, "gate")) return tt_cmd_gate(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return tt_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backends")) return tt_cmd_backends(argc - 1, argv + 1);
     fprintf(stderr, "tinytrain: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return TT_EXIT_USAGE;

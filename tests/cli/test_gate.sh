@@ -32,7 +32,7 @@ expect 2 "--samples needs a whole number from 1 to 65536, got 0" -- "$TT" gate -
 expect 2 "--samples needs .* got x" -- "$TT" gate --samples x
 expect 2 "--seed needs a whole number >= 0, got -1" -- "$TT" gate --seed -1
 expect 2 "--mode is int8 or float, got fp16" -- "$TT" gate --mode fp16
-expect 2 "backend 'opencl' is not built .* only cpu" -- "$TT" gate --backends cpu,opencl
+expect 2 "the gate cannot run on 'opencl' yet: only cpu runs whole models" -- "$TT" gate --backends cpu,opencl
 expect 2 "give IDs or --all, not both" -- "$TT" gate --all mlp
 expect 2 "missing a subcommand" -- "$TT" registry
 expect 2 "unknown subcommand frob" -- "$TT" registry frob

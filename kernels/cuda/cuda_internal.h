@@ -1,0 +1,41 @@
+/* Inside the CUDA backend: the launchers ops.cu exports to the C device layer. Each launches
+ * one shared kernel (kernels/shared/kernels.h) with one thread per element, waits for it, and
+ * returns the cudaError_t as an int (0 on success). */
+#ifndef TT_CUDA_INTERNAL_H
+#define TT_CUDA_INTERNAL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int tt_cuda_fq_forward(const float *x, float *y, uint8_t *code, int64_t n, int64_t channels,
+                       int64_t inner, const float *scale, const float *zero_point, float qmin,
+                       float qmax);
+int tt_cuda_fq_backward(const float *dy, const uint8_t *code, float *dx, int64_t n);
+
+typedef struct tt_cuda_qgemm_args {
+    const uint8_t *w;
+    int w_signed;
+    int64_t w_sm, w_sk;
+    const int32_t *w_zp;
+    int64_t n_wzp;
+    const uint8_t *x;
+    int x_signed;
+    int64_t x_sk, x_sn;
+    int32_t x_zp;
+    uint8_t *y;
+    int64_t y_sm, y_sn;
+    const float *mult;
+    int64_t n_mult;
+    const int32_t *bias;
+    int32_t y_zp, qmin, qmax;
+    int64_t m, n, k;
+} tt_cuda_qgemm_args;
+int tt_cuda_qgemm(const tt_cuda_qgemm_args *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

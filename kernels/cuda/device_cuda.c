@@ -1,0 +1,223 @@
+/* The CUDA backend's device layer, on the CUDA runtime API (linked statically, so a binary
+ * built with TT_CUDA=ON starts on machines without CUDA and reports "no CUDA device"). The
+ * kernels are in ops.cu. */
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/internal.h"
+#include "kernels/cuda/cuda_internal.h"
+#include "kernels/shared/device.h"
+
+static tt_status cuda_count(int *n)
+{
+    TT_CHECK_NULL(n, "CUDA device count");
+    *n = 0;
+    cudaError_t e = cudaGetDeviceCount(n);
+    if (e != cudaSuccess) {
+        *n = 0;
+        cudaGetLastError(); /* not sticky: clear it */
+        return tt_fail(TT_ERR_UNSUPPORTED,
+                       "no CUDA device (%s); a GPU and the NVIDIA driver are needed",
+                       cudaGetErrorString(e));
+    }
+    if (*n == 0)
+        return tt_fail(TT_ERR_UNSUPPORTED,
+                       "no CUDA device (the driver reports none); a GPU is needed");
+    return TT_OK;
+}
+
+static tt_status check_index(int index)
+{
+    int n = 0;
+    TT_CHECK(cuda_count(&n));
+    if (index < 0 || index >= n)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "CUDA device %d does not exist: this machine has %d (0..%d; see "
+                       "'tinytrain backends')",
+                       index, n, n - 1);
+    return TT_OK;
+}
+
+static tt_status cuda_describe(int index, tt_backend_device *out)
+{
+    TT_CHECK_NULL(out, "CUDA device description");
+    TT_CHECK(check_index(index));
+    struct cudaDeviceProp p;
+    cudaError_t e = cudaGetDeviceProperties(&p, index);
+    if (e != cudaSuccess)
+        return tt_fail(TT_ERR_UNSUPPORTED, "CUDA device %d: %s", index, cudaGetErrorString(e));
+    int rt = 0;
+    cudaRuntimeGetVersion(&rt);
+    memset(out, 0, sizeof *out);
+    out->kind = TT_BACKEND_CUDA;
+    out->index = index;
+    snprintf(out->name, sizeof out->name, "%.127s", p.name); /* p.name has 256 */
+    snprintf(out->platform, sizeof out->platform, "CUDA runtime %d.%d, compute %d.%d", rt / 1000,
+             (rt % 1000) / 10, p.major, p.minor);
+    out->global_mem = (uint64_t)p.totalGlobalMem;
+    return TT_OK;
+}
+
+/* A failed runtime call: out of memory is TT_ERR_NOMEM with the device-memory message. */
+static tt_status cuda_fail(const tt_dev *d, const char *what, int err, size_t bytes)
+{
+    cudaGetLastError();
+    if (err == cudaErrorMemoryAllocation) return tt_dev_fail_nomem(d, bytes, what);
+    return tt_fail(TT_ERR_UNSUPPORTED, "CUDA device %d '%s': %s failed: %s", d->info.index,
+                   d->info.name, what, cudaGetErrorString((cudaError_t)err));
+}
+
+/* The runtime's current device is per host thread: select ours before every call. */
+static tt_status use(const tt_dev *d)
+{
+    cudaError_t e = cudaSetDevice(d->info.index);
+    return e == cudaSuccess ? TT_OK : cuda_fail(d, "cudaSetDevice", e, 0);
+}
+
+static tt_status cuda_open(int index, tt_dev **out)
+{
+    TT_CHECK_NULL(out, "CUDA device open");
+    *out = NULL;
+    tt_dev *d = calloc(1, sizeof *d);
+    if (!d) return tt_fail(TT_ERR_NOMEM, "CUDA device open: out of host memory");
+    d->ops = tt_device_cuda();
+    tt_status s = cuda_describe(index, &d->info);
+    if (s == TT_OK) s = use(d);
+    if (s != TT_OK) {
+        free(d);
+        return s;
+    }
+    *out = d;
+    return TT_OK;
+}
+
+static void cuda_close(tt_dev *d)
+{
+    free(d);
+}
+
+static tt_status cuda_alloc(tt_dev *d, size_t bytes, tt_dbuf **out)
+{
+    TT_CHECK_NULL(d, "CUDA alloc");
+    TT_CHECK_NULL(out, "CUDA alloc");
+    *out = NULL;
+    TT_CHECK(use(d));
+    tt_dbuf *b = calloc(1, sizeof *b);
+    if (!b) return tt_fail(TT_ERR_NOMEM, "CUDA alloc: out of host memory");
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        free(b);
+        return cuda_fail(d, "cudaMalloc", e, bytes);
+    }
+    b->bytes = bytes;
+    b->impl = p;
+    *out = b;
+    return TT_OK;
+}
+
+static void cuda_free(tt_dev *d, tt_dbuf *b)
+{
+    if (!b) return;
+    if (b->impl && use(d) == TT_OK) cudaFree(b->impl);
+    free(b);
+}
+
+static tt_status copy(tt_dev *d, void *dst, const void *src, size_t bytes, int dir)
+{
+    if (bytes == 0) return TT_OK;
+    TT_CHECK(use(d));
+    cudaError_t e = cudaMemcpy(dst, src, bytes, (enum cudaMemcpyKind)dir);
+    return e == cudaSuccess ? TT_OK : cuda_fail(d, "cudaMemcpy", e, bytes);
+}
+
+static tt_status cuda_write(tt_dev *d, tt_dbuf *dst, const void *src, size_t bytes)
+{
+    TT_CHECK_NULL(d, "CUDA write");
+    TT_CHECK(tt_dev_check_copy("CUDA write", dst, bytes));
+    return copy(d, dst->impl, src, bytes, cudaMemcpyHostToDevice);
+}
+
+static tt_status cuda_read(tt_dev *d, const tt_dbuf *src, void *dst, size_t bytes)
+{
+    TT_CHECK_NULL(d, "CUDA read");
+    TT_CHECK(tt_dev_check_copy("CUDA read", src, bytes));
+    return copy(d, dst, src->impl, bytes, cudaMemcpyDeviceToHost);
+}
+
+static void *ptr(const tt_dbuf *b)
+{
+    return b ? b->impl : NULL;
+}
+
+static tt_status cuda_fq_forward(tt_dev *d, const tt_dev_fq *a)
+{
+    TT_CHECK_NULL(d, "CUDA FakeQuant forward");
+    TT_CHECK(tt_dev_check_fq(a));
+    TT_CHECK(use(d));
+    int e = tt_cuda_fq_forward(ptr(a->x), ptr(a->y), ptr(a->code), a->n, a->channels, a->inner,
+                               ptr(a->scale), ptr(a->zero_point), a->qmin, a->qmax);
+    return e == 0 ? TT_OK : cuda_fail(d, "tt_fq_forward", e, 0);
+}
+
+static tt_status cuda_fq_backward(tt_dev *d, const tt_dev_fq_bwd *a)
+{
+    TT_CHECK_NULL(d, "CUDA FakeQuant backward");
+    TT_CHECK(tt_dev_check_fq_bwd(a));
+    TT_CHECK(use(d));
+    int e = tt_cuda_fq_backward(ptr(a->dy), ptr(a->code), ptr(a->dx), a->n);
+    return e == 0 ? TT_OK : cuda_fail(d, "tt_fq_backward", e, 0);
+}
+
+static tt_status cuda_qgemm(tt_dev *d, const tt_dev_qgemm *a)
+{
+    TT_CHECK_NULL(d, "CUDA int8 GEMM");
+    TT_CHECK(tt_dev_check_qgemm(a));
+    TT_CHECK(use(d));
+    tt_cuda_qgemm_args k = {.w = ptr(a->w),
+                            .w_signed = a->w_signed,
+                            .w_sm = a->w_sm,
+                            .w_sk = a->w_sk,
+                            .w_zp = ptr(a->w_zp),
+                            .n_wzp = a->w_zp ? a->n_wzp : 0,
+                            .x = ptr(a->x),
+                            .x_signed = a->x_signed,
+                            .x_sk = a->x_sk,
+                            .x_sn = a->x_sn,
+                            .x_zp = a->x_zp,
+                            .y = ptr(a->y),
+                            .y_sm = a->y_sm,
+                            .y_sn = a->y_sn,
+                            .mult = ptr(a->mult),
+                            .n_mult = a->n_mult,
+                            .bias = ptr(a->bias),
+                            .y_zp = a->y_zp,
+                            .qmin = a->qmin,
+                            .qmax = a->qmax,
+                            .m = a->m,
+                            .n = a->n,
+                            .k = a->k};
+    int e = tt_cuda_qgemm(&k);
+    return e == 0 ? TT_OK : cuda_fail(d, "tt_qgemm", e, 0);
+}
+
+static const tt_device_ops cuda_ops = {
+    .kind = TT_BACKEND_CUDA,
+    .count = cuda_count,
+    .describe = cuda_describe,
+    .open = cuda_open,
+    .close = cuda_close,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .write = cuda_write,
+    .read = cuda_read,
+    .fq_forward = cuda_fq_forward,
+    .fq_backward = cuda_fq_backward,
+    .qgemm = cuda_qgemm,
+};
+
+const tt_device_ops *tt_device_cuda(void)
+{
+    return &cuda_ops;
+}

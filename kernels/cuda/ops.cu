@@ -1,0 +1,75 @@
+/* The shared kernels (kernels/shared/kernels.h) compiled as CUDA, and their launchers. The
+ * float operations are the _rn intrinsics, so nvcc cannot contract them into FMA (whatever
+ * -fmad says) and division is IEEE-exact, as on the CPU. */
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include "kernels/cuda/cuda_internal.h"
+
+#define TT_KERNEL __global__
+#define TT_GLOBAL
+#define TT_FN            __device__ static inline
+#define TT_GID()         ((tt_i64)blockIdx.x * blockDim.x + threadIdx.x)
+#define TT_AS_U32(f)     __float_as_uint(f)
+#define TT_AS_F32(u)     __uint_as_float(u)
+#define TT_U32_AS_I32(u) ((tt_i32)(u))
+#define TT_FADD(a, b)    __fadd_rn((a), (b))
+#define TT_FSUB(a, b)    __fsub_rn((a), (b))
+#define TT_FMUL(a, b)    __fmul_rn((a), (b))
+#define TT_FDIV(a, b)    __fdiv_rn((a), (b))
+typedef int32_t tt_i32;
+typedef uint32_t tt_u32;
+typedef int64_t tt_i64;
+typedef uint8_t tt_u8;
+
+#include "kernels/shared/kernels.h"
+
+static const int tt_cuda_block = 256;
+
+static bool grid_for(int64_t items, unsigned *blocks)
+{
+    int64_t b = (items + tt_cuda_block - 1) / tt_cuda_block;
+    if (b > INT32_MAX) return false;
+    *blocks = (unsigned)b;
+    return true;
+}
+
+/* The launch's error, else the kernel's. */
+static int finish(void)
+{
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    return (int)e;
+}
+
+extern "C" int tt_cuda_fq_forward(const float *x, float *y, uint8_t *code, int64_t n,
+                                  int64_t channels, int64_t inner, const float *scale,
+                                  const float *zero_point, float qmin, float qmax)
+{
+    unsigned blocks;
+    if (n == 0) return 0;
+    if (!grid_for(n, &blocks)) return (int)cudaErrorInvalidConfiguration;
+    tt_fq_forward<<<blocks, tt_cuda_block>>>(x, y, code, n, channels, inner, scale, zero_point,
+                                             qmin, qmax);
+    return finish();
+}
+
+extern "C" int tt_cuda_fq_backward(const float *dy, const uint8_t *code, float *dx, int64_t n)
+{
+    unsigned blocks;
+    if (n == 0) return 0;
+    if (!grid_for(n, &blocks)) return (int)cudaErrorInvalidConfiguration;
+    tt_fq_backward<<<blocks, tt_cuda_block>>>(dy, code, dx, n);
+    return finish();
+}
+
+extern "C" int tt_cuda_qgemm(const tt_cuda_qgemm_args *a)
+{
+    unsigned blocks;
+    if (a->m * a->n == 0) return 0;
+    if (!grid_for(a->m * a->n, &blocks)) return (int)cudaErrorInvalidConfiguration;
+    tt_qgemm<<<blocks, tt_cuda_block>>>(a->w, a->w_signed, a->w_sm, a->w_sk, a->w_zp, a->n_wzp,
+                                        a->x, a->x_signed, a->x_sk, a->x_sn, a->x_zp, a->y, a->y_sm,
+                                        a->y_sn, a->mult, a->n_mult, a->bias, a->bias != NULL,
+                                        a->y_zp, a->qmin, a->qmax, a->m, a->n, a->k);
+    return finish();
+}

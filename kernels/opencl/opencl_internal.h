@@ -1,0 +1,30 @@
+/* Inside the OpenCL backend: the open device and the error mapping its two files share. */
+#ifndef TT_OPENCL_INTERNAL_H
+#define TT_OPENCL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include "kernels/shared/device.h"
+
+typedef struct tt_cl_dev {
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    cl_program program;
+    cl_kernel fq_forward, fq_backward, qgemm;
+    cl_mem dummy; /* bound where an optional buffer (bias, zero points) is absent */
+    cl_ulong max_alloc;
+} tt_cl_dev;
+
+/* The flat device index -> platform and device (every platform's devices in order). */
+tt_status tt_cl_find(int index, cl_platform_id *platform, cl_device_id *device);
+/* A failed OpenCL call: out-of-memory codes give the "out of device memory" TT_ERR_NOMEM,
+ * the rest TT_ERR_UNSUPPORTED naming the call and the code. d may be NULL. */
+tt_status tt_cl_fail(const tt_dev *d, const char *what, cl_int err, size_t bytes);
+
+/* ops_opencl.c */
+tt_status tt_cl_fq_forward(tt_dev *d, const tt_dev_fq *a);
+tt_status tt_cl_fq_backward(tt_dev *d, const tt_dev_fq_bwd *a);
+tt_status tt_cl_qgemm(tt_dev *d, const tt_dev_qgemm *a);
+
+#endif

@@ -1,0 +1,109 @@
+/* The device layer every accelerator backend (OpenCL, CUDA) implements behind one table, so the
+ * same tests and callers serve both; the CPU is the oracle they are checked against
+ * (DESIGN.md section 3, docs/backends.md).
+ *
+ * This is the first slice of the device backends: device discovery, buffers, and the kernels
+ * whose results must be bit-identical to the CPU (FakeQuant forward / straight-through backward,
+ * the int8 GEMM with requantisation). The arithmetic lives once, in kernels/shared/kernels.h,
+ * compiled as OpenCL C and as CUDA. Nothing here trains on a device yet. */
+#ifndef TT_DEVICE_H
+#define TT_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "tinytrain/backends.h"
+#include "tinytrain/status.h"
+
+/* A buffer in device memory. impl is the backend's handle (cl_mem, a CUDA device pointer). */
+typedef struct tt_dbuf {
+    size_t bytes;
+    void *impl;
+} tt_dbuf;
+
+typedef struct tt_device_ops tt_device_ops;
+
+/* An open device: its context, queue and built kernels live behind impl. */
+typedef struct tt_dev {
+    const tt_device_ops *ops;
+    tt_backend_device info;
+    void *impl;
+} tt_dev;
+
+/* FakeQuant forward over x viewed as [outer, channels, inner] (channels == inner == ... == 1
+ * for per tensor: channels 1, inner n): y = (clamp(round_half_even(x / s[c]) + z[c]) - z[c]) *
+ * s[c], code = 0 in range, 1 below (or NaN), 2 above: exactly the CPU op's forward for the
+ * scale it quantises with (the op's checks, observers and LSQ clamp stay on the host). */
+typedef struct tt_dev_fq {
+    int64_t n, channels, inner;
+    const tt_dbuf *x, *scale, *zero_point; /* float[n], float[channels], float[channels] */
+    tt_dbuf *y, *code;                     /* float[n], uint8[n] */
+    float qmin, qmax;
+} tt_dev_fq;
+
+/* Straight-through backward: dx[i] += code[i] == 0 ? dy[i] : 0. */
+typedef struct tt_dev_fq_bwd {
+    int64_t n;
+    const tt_dbuf *dy, *code;
+    tt_dbuf *dx;
+} tt_dev_fq_bwd;
+
+/* The int8 GEMM of kernels/cpu/qgemm.h with device buffers (strides in elements):
+ *   acc = bias[m] + sum_k (W[m][k] - w_zp) * (X[k][n] - x_zp)   int32, wrapping as the CPU does
+ *   Y[m][n] = tt_requantize(acc, mult[m or 0], y_zp, qmin, qmax)
+ * w_zp NULL means 0; n_wzp is 1 or m. bias NULL means none. */
+typedef struct tt_dev_qgemm {
+    int64_t m, n, k;
+    const tt_dbuf *w;
+    bool w_signed;
+    int64_t w_sm, w_sk;
+    const tt_dbuf *w_zp;
+    int64_t n_wzp;
+    const tt_dbuf *x;
+    bool x_signed;
+    int64_t x_sk, x_sn;
+    int32_t x_zp;
+    tt_dbuf *y;
+    bool y_signed;
+    int64_t y_sm, y_sn;
+    const tt_dbuf *mult;
+    int64_t n_mult;
+    const tt_dbuf *bias;
+    int32_t y_zp, qmin, qmax;
+} tt_dev_qgemm;
+
+struct tt_device_ops {
+    tt_backend_kind kind;
+    /* Devices present: *n = 0 with TT_ERR_UNSUPPORTED and a message saying why and what to
+     * install when there are none. */
+    tt_status (*count)(int *n);
+    tt_status (*describe)(int index, tt_backend_device *out);
+    /* Context, queue and kernels of device index (0-based, as count numbers them). */
+    tt_status (*open)(int index, tt_dev **out);
+    void (*close)(tt_dev *d);
+    /* TT_ERR_NOMEM with "out of device memory" when the device cannot hold it. */
+    tt_status (*alloc)(tt_dev *d, size_t bytes, tt_dbuf **out);
+    void (*free)(tt_dev *d, tt_dbuf *b);
+    tt_status (*write)(tt_dev *d, tt_dbuf *dst, const void *src, size_t bytes);
+    tt_status (*read)(tt_dev *d, const tt_dbuf *src, void *dst, size_t bytes);
+    /* Kernels: each returns when its results are complete. */
+    tt_status (*fq_forward)(tt_dev *d, const tt_dev_fq *a);
+    tt_status (*fq_backward)(tt_dev *d, const tt_dev_fq_bwd *a);
+    tt_status (*qgemm)(tt_dev *d, const tt_dev_qgemm *a);
+};
+
+/* The backends compiled into this build; NULL when one is not (TT_OPENCL / TT_CUDA off). */
+const tt_device_ops *tt_device_opencl(void);
+const tt_device_ops *tt_device_cuda(void);
+
+/* Argument checks shared by the backends, run before a kernel is enqueued so that a bad
+ * shape or stride can never make a device read or write outside a buffer. */
+tt_status tt_dev_check_fq(const tt_dev_fq *a);
+tt_status tt_dev_check_fq_bwd(const tt_dev_fq_bwd *a);
+tt_status tt_dev_check_qgemm(const tt_dev_qgemm *a);
+/* A transfer of bytes against a buffer of b->bytes. */
+tt_status tt_dev_check_copy(const char *what, const tt_dbuf *b, size_t bytes);
+/* The message of an allocation the device cannot satisfy. */
+tt_status tt_dev_fail_nomem(const tt_dev *d, size_t bytes, const char *detail);
+
+#endif

@@ -1,0 +1,119 @@
+/* Argument checks shared by the device backends (device.h): every index a kernel will touch is
+ * proven inside its buffer on the host first, because a device has no bounds checks. */
+#include <inttypes.h>
+#include "autograd/internal.h"
+#include "kernels/shared/device.h"
+
+/* The largest element index of a strided 2-D view [rows, cols] plus one, i.e. the elements the
+ * buffer must hold; -1 on a negative stride or overflow. */
+static int64_t extent2(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col)
+{
+    if (rows == 0 || cols == 0) return 0;
+    if (s_row < 0 || s_col < 0) return -1;
+    if ((rows - 1) > 0 && s_row > (INT64_MAX / 4) / (rows - 1)) return -1;
+    if ((cols - 1) > 0 && s_col > (INT64_MAX / 4) / (cols - 1)) return -1;
+    return (rows - 1) * s_row + (cols - 1) * s_col + 1;
+}
+
+static tt_status need(const char *op, const char *what, const tt_dbuf *b, int64_t elems,
+                      size_t elem_size)
+{
+    if (elems < 0)
+        return tt_fail(TT_ERR_INVALID_ARG, "%s: the strides of %s are negative or overflow", op,
+                       what);
+    if (elems == 0) return TT_OK;
+    if (!b || !b->impl) return tt_fail(TT_ERR_INVALID_ARG, "%s: buffer %s is NULL", op, what);
+    if ((uint64_t)elems > b->bytes / elem_size)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "%s: %s needs %" PRId64 " elements of %zu bytes but its device buffer "
+                       "holds %zu bytes",
+                       op, what, elems, elem_size, b->bytes);
+    return TT_OK;
+}
+
+tt_status tt_dev_check_copy(const char *what, const tt_dbuf *b, size_t bytes)
+{
+    if (!b || !b->impl) return tt_fail(TT_ERR_INVALID_ARG, "%s: the device buffer is NULL", what);
+    if (bytes > b->bytes)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "%s: %zu bytes requested but the device buffer holds %zu", what, bytes,
+                       b->bytes);
+    return TT_OK;
+}
+
+tt_status tt_dev_check_fq(const tt_dev_fq *a)
+{
+    const char *op = "device FakeQuant forward";
+    TT_CHECK_NULL(a, op);
+    if (a->n < 0 || a->channels < 1 || a->inner < 1 || a->n % (a->channels * a->inner) != 0)
+        return tt_fail(TT_ERR_SHAPE,
+                       "%s: %" PRId64 " elements are not [outer, %" PRId64 " channels, %" PRId64
+                       " inner]",
+                       op, a->n, a->channels, a->inner);
+    if (!(a->qmin <= 0.0f && a->qmax >= 0.0f && a->qmin < a->qmax))
+        return tt_fail(TT_ERR_INVALID_ARG, "%s: qmin %g / qmax %g need qmin <= 0 <= qmax", op,
+                       (double)a->qmin, (double)a->qmax);
+    TT_CHECK(need(op, "x", a->x, a->n, sizeof(float)));
+    TT_CHECK(need(op, "y", a->y, a->n, sizeof(float)));
+    TT_CHECK(need(op, "code", a->code, a->n, 1));
+    TT_CHECK(need(op, "scale", a->scale, a->channels, sizeof(float)));
+    return need(op, "zero_point", a->zero_point, a->channels, sizeof(float));
+}
+
+tt_status tt_dev_check_fq_bwd(const tt_dev_fq_bwd *a)
+{
+    const char *op = "device FakeQuant backward";
+    TT_CHECK_NULL(a, op);
+    if (a->n < 0) return tt_fail(TT_ERR_SHAPE, "%s: %" PRId64 " elements", op, a->n);
+    TT_CHECK(need(op, "dy", a->dy, a->n, sizeof(float)));
+    TT_CHECK(need(op, "code", a->code, a->n, 1));
+    return need(op, "dx", a->dx, a->n, sizeof(float));
+}
+
+static tt_status check_qgemm_values(const char *op, const tt_dev_qgemm *a)
+{
+    int32_t lo = a->y_signed ? -128 : 0, hi = a->y_signed ? 127 : 255;
+    if (a->qmin < lo || a->qmax > hi || a->qmin > a->qmax || a->y_zp < lo || a->y_zp > hi)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "%s: output range [%d, %d] with zero point %d does not fit %s", op, a->qmin,
+                       a->qmax, a->y_zp, a->y_signed ? "int8" : "uint8");
+    if ((a->x_signed && (a->x_zp < -128 || a->x_zp > 127)) ||
+        (!a->x_signed && (a->x_zp < 0 || a->x_zp > 255)))
+        return tt_fail(TT_ERR_INVALID_ARG, "%s: x zero point %d is outside %s", op, a->x_zp,
+                       a->x_signed ? "int8" : "uint8");
+    if (a->n_mult != 1 && a->n_mult != a->m)
+        return tt_fail(TT_ERR_SHAPE, "%s: %" PRId64 " multipliers for %" PRId64 " rows (1 or M)",
+                       op, a->n_mult, a->m);
+    if (a->w_zp && a->n_wzp != 1 && a->n_wzp != a->m)
+        return tt_fail(TT_ERR_SHAPE,
+                       "%s: %" PRId64 " weight zero points for %" PRId64 " rows (1 or M)", op,
+                       a->n_wzp, a->m);
+    return TT_OK;
+}
+
+tt_status tt_dev_check_qgemm(const tt_dev_qgemm *a)
+{
+    const char *op = "device int8 GEMM";
+    TT_CHECK_NULL(a, op);
+    if (a->m < 0 || a->n < 0 || a->k < 0)
+        return tt_fail(TT_ERR_SHAPE, "%s: M %" PRId64 ", N %" PRId64 ", K %" PRId64, op, a->m, a->n,
+                       a->k);
+    TT_CHECK(check_qgemm_values(op, a));
+    TT_CHECK(need(op, "W", a->w, extent2(a->m, a->k, a->w_sm, a->w_sk), 1));
+    TT_CHECK(need(op, "X", a->x, extent2(a->k, a->n, a->x_sk, a->x_sn), 1));
+    TT_CHECK(need(op, "Y", a->y, extent2(a->m, a->n, a->y_sm, a->y_sn), 1));
+    TT_CHECK(need(op, "multiplier", a->mult, a->m ? a->n_mult : 0, sizeof(float)));
+    if (a->w_zp) TT_CHECK(need(op, "weight zero point", a->w_zp, a->n_wzp, sizeof(int32_t)));
+    if (a->bias) TT_CHECK(need(op, "bias", a->bias, a->m, sizeof(int32_t)));
+    return TT_OK;
+}
+
+tt_status tt_dev_fail_nomem(const tt_dev *d, size_t bytes, const char *detail)
+{
+    return tt_fail(TT_ERR_NOMEM,
+                   "out of device memory: %zu bytes requested on %s device %d '%s' (%.2f GiB of "
+                   "global memory)%s%s; use smaller batches or another device",
+                   bytes, tt_backend_kind_name(d->info.kind), d->info.index, d->info.name,
+                   (double)d->info.global_mem / (1024.0 * 1024.0 * 1024.0), detail ? ": " : "",
+                   detail ? detail : "");
+}
