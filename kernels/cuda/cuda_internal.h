@@ -34,6 +34,36 @@ typedef struct tt_cuda_qgemm_args {
     int64_t m, n, k;
 } tt_cuda_qgemm_args;
 int tt_cuda_qgemm(const tt_cuda_qgemm_args *a);
+int tt_cuda_relu_forward(const float *x, float *y, int64_t n);
+int tt_cuda_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
+int tt_cuda_add_forward(const float *a, const float *b, float *y, int64_t n);
+/* dx += dy: Add's backward, once per input that needs a gradient. */
+int tt_cuda_accumulate(const float *dy, float *dx, int64_t n);
+
+/* damp1 = 1 - dampening and neg_lr = -lr, rounded on the host as the CPU optimiser does. */
+typedef struct tt_cuda_sgd_args {
+    float *p;
+    const float *grad;
+    float *buf; /* NULL: no momentum */
+    int64_t n;
+    float wd, mom, damp1, neg_lr;
+    int nesterov, first;
+} tt_cuda_sgd_args;
+int tt_cuda_sgd_step(const tt_cuda_sgd_args *a);
+
+typedef struct tt_cuda_sgemm_args {
+    int ta, tb;
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float beta;
+    float *c;
+    int64_t ldc;
+} tt_cuda_sgemm_args;
+int tt_cuda_sgemm(const tt_cuda_sgemm_args *a);
 
 #ifdef __cplusplus
 }

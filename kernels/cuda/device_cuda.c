@@ -202,6 +202,77 @@ static tt_status cuda_qgemm(tt_dev *d, const tt_dev_qgemm *a)
     return e == 0 ? TT_OK : cuda_fail(d, "tt_qgemm", e, 0);
 }
 
+/* A launcher's result as a status. */
+static tt_status done(const tt_dev *d, const char *kernel, int e)
+{
+    return e == 0 ? TT_OK : cuda_fail(d, kernel, e, 0);
+}
+
+static tt_status cuda_relu_forward(tt_dev *d, const tt_dev_relu *a)
+{
+    TT_CHECK_NULL(d, "CUDA Relu forward");
+    TT_CHECK(tt_dev_check_relu(a));
+    TT_CHECK(use(d));
+    return done(d, "tt_relu_forward", tt_cuda_relu_forward(ptr(a->x), ptr(a->y), a->n));
+}
+
+static tt_status cuda_relu_backward(tt_dev *d, const tt_dev_relu_bwd *a)
+{
+    TT_CHECK_NULL(d, "CUDA Relu backward");
+    TT_CHECK(tt_dev_check_relu_bwd(a));
+    TT_CHECK(use(d));
+    return done(d, "tt_relu_backward",
+                tt_cuda_relu_backward(ptr(a->x), ptr(a->dy), ptr(a->dx), a->n));
+}
+
+static tt_status cuda_add_forward(tt_dev *d, const tt_dev_add *a)
+{
+    TT_CHECK_NULL(d, "CUDA Add forward");
+    TT_CHECK(tt_dev_check_add(a));
+    TT_CHECK(use(d));
+    return done(d, "tt_add_forward", tt_cuda_add_forward(ptr(a->a), ptr(a->b), ptr(a->y), a->n));
+}
+
+static tt_status cuda_add_backward(tt_dev *d, const tt_dev_add_bwd *a)
+{
+    TT_CHECK_NULL(d, "CUDA Add backward");
+    TT_CHECK(tt_dev_check_add_bwd(a));
+    TT_CHECK(use(d));
+    tt_dbuf *grads[2] = {a->da, a->db};
+    for (int i = 0; i < 2; i++)
+        if (grads[i])
+            TT_CHECK(done(d, "tt_accumulate", tt_cuda_accumulate(ptr(a->dy), ptr(grads[i]), a->n)));
+    return TT_OK;
+}
+
+static tt_status cuda_sgd_step(tt_dev *d, const tt_dev_sgd *a)
+{
+    TT_CHECK_NULL(d, "CUDA SGD step");
+    TT_CHECK(tt_dev_check_sgd(a));
+    TT_CHECK(use(d));
+    tt_cuda_sgd_args k = {.p = ptr(a->p),
+                          .grad = ptr(a->grad),
+                          .buf = ptr(a->buf),
+                          .n = a->n,
+                          .wd = a->weight_decay,
+                          .mom = a->momentum,
+                          .damp1 = (float)(1.0 - (double)a->dampening),
+                          .neg_lr = -a->lr,
+                          .nesterov = a->nesterov,
+                          .first = a->first};
+    return done(d, "tt_sgd_step", tt_cuda_sgd_step(&k));
+}
+
+static tt_status cuda_sgemm(tt_dev *d, const tt_dev_sgemm *a)
+{
+    TT_CHECK_NULL(d, "CUDA float32 GEMM");
+    TT_CHECK(tt_dev_check_sgemm(a));
+    TT_CHECK(use(d));
+    tt_cuda_sgemm_args k = {a->ta,  a->tb,     a->m,   a->n,    a->k,      a->alpha, ptr(a->a),
+                            a->lda, ptr(a->b), a->ldb, a->beta, ptr(a->c), a->ldc};
+    return done(d, "tt_sgemm", tt_cuda_sgemm(&k));
+}
+
 static const tt_device_ops cuda_ops = {
     .kind = TT_BACKEND_CUDA,
     .count = cuda_count,
@@ -215,6 +286,12 @@ static const tt_device_ops cuda_ops = {
     .fq_forward = cuda_fq_forward,
     .fq_backward = cuda_fq_backward,
     .qgemm = cuda_qgemm,
+    .relu_forward = cuda_relu_forward,
+    .relu_backward = cuda_relu_backward,
+    .add_forward = cuda_add_forward,
+    .add_backward = cuda_add_backward,
+    .sgd_step = cuda_sgd_step,
+    .sgemm = cuda_sgemm,
 };
 
 const tt_device_ops *tt_device_cuda(void)

@@ -41,6 +41,13 @@ static int finish(void)
     return (int)e;
 }
 
+/* The grid for items threads, or false with the error when it does not fit a launch. */
+#define TT_CUDA_GRID(items, blocks)                                                                \
+    do {                                                                                           \
+        if ((items) == 0) return 0;                                                                \
+        if (!grid_for((items), &(blocks))) return (int)cudaErrorInvalidConfiguration;              \
+    } while (0)
+
 extern "C" int tt_cuda_fq_forward(const float *x, float *y, uint8_t *code, int64_t n,
                                   int64_t channels, int64_t inner, const float *scale,
                                   const float *zero_point, float qmin, float qmax)
@@ -71,5 +78,55 @@ extern "C" int tt_cuda_qgemm(const tt_cuda_qgemm_args *a)
                                         a->x, a->x_signed, a->x_sk, a->x_sn, a->x_zp, a->y, a->y_sm,
                                         a->y_sn, a->mult, a->n_mult, a->bias, a->bias != NULL,
                                         a->y_zp, a->qmin, a->qmax, a->m, a->n, a->k);
+    return finish();
+}
+
+extern "C" int tt_cuda_relu_forward(const float *x, float *y, int64_t n)
+{
+    unsigned blocks;
+    TT_CUDA_GRID(n, blocks);
+    tt_relu_forward<<<blocks, tt_cuda_block>>>(x, y, n);
+    return finish();
+}
+
+extern "C" int tt_cuda_relu_backward(const float *x, const float *dy, float *dx, int64_t n)
+{
+    unsigned blocks;
+    TT_CUDA_GRID(n, blocks);
+    tt_relu_backward<<<blocks, tt_cuda_block>>>(x, dy, dx, n);
+    return finish();
+}
+
+extern "C" int tt_cuda_add_forward(const float *a, const float *b, float *y, int64_t n)
+{
+    unsigned blocks;
+    TT_CUDA_GRID(n, blocks);
+    tt_add_forward<<<blocks, tt_cuda_block>>>(a, b, y, n);
+    return finish();
+}
+
+extern "C" int tt_cuda_accumulate(const float *dy, float *dx, int64_t n)
+{
+    unsigned blocks;
+    TT_CUDA_GRID(n, blocks);
+    tt_accumulate<<<blocks, tt_cuda_block>>>(dy, dx, n);
+    return finish();
+}
+
+extern "C" int tt_cuda_sgd_step(const tt_cuda_sgd_args *a)
+{
+    unsigned blocks;
+    TT_CUDA_GRID(a->n, blocks);
+    tt_sgd_step<<<blocks, tt_cuda_block>>>(a->p, a->grad, a->buf, a->buf != NULL, a->n, a->wd,
+                                           a->mom, a->damp1, a->neg_lr, a->nesterov, a->first);
+    return finish();
+}
+
+extern "C" int tt_cuda_sgemm(const tt_cuda_sgemm_args *a)
+{
+    unsigned blocks;
+    TT_CUDA_GRID(a->m * a->n, blocks);
+    tt_sgemm<<<blocks, tt_cuda_block>>>(a->ta, a->tb, a->m, a->n, a->k, a->alpha, a->a, a->lda,
+                                        a->b, a->ldb, a->beta, a->c, a->ldc);
     return finish();
 }

@@ -13,6 +13,11 @@ extern const char tt_cl_kernel_source[]; /* generated from prologue.cl + kernels
 #define TT_CL_MAX_PLATFORMS 16
 #define TT_CL_MAX_DEVICES   64
 
+const char *const tt_cl_kernel_names[TT_CLK_COUNT] = {
+    "tt_fq_forward",  "tt_fq_backward", "tt_qgemm",    "tt_relu_forward", "tt_relu_backward",
+    "tt_add_forward", "tt_accumulate",  "tt_sgd_step", "tt_sgemm",
+};
+
 static bool is_oom(cl_int err)
 {
     return err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
@@ -131,11 +136,9 @@ static tt_status build_program(tt_dev *d, tt_cl_dev *c)
                        "OpenCL device %d '%s': the kernels do not build (error %d): %s",
                        d->info.index, d->info.name, (int)err, log);
     }
-    cl_kernel *k[3] = {&c->fq_forward, &c->fq_backward, &c->qgemm};
-    const char *names[3] = {"tt_fq_forward", "tt_fq_backward", "tt_qgemm"};
-    for (int i = 0; i < 3; i++) {
-        *k[i] = clCreateKernel(c->program, names[i], &err);
-        if (err != CL_SUCCESS) return tt_cl_fail(d, names[i], err, 0);
+    for (int i = 0; i < TT_CLK_COUNT; i++) {
+        c->kernels[i] = clCreateKernel(c->program, tt_cl_kernel_names[i], &err);
+        if (err != CL_SUCCESS) return tt_cl_fail(d, tt_cl_kernel_names[i], err, 0);
     }
     return TT_OK;
 }
@@ -163,9 +166,8 @@ static void cl_close(tt_dev *d)
     if (!d) return;
     tt_cl_dev *c = d->impl;
     if (c) {
-        cl_kernel k[3] = {c->fq_forward, c->fq_backward, c->qgemm};
-        for (int i = 0; i < 3; i++)
-            if (k[i]) clReleaseKernel(k[i]);
+        for (int i = 0; i < TT_CLK_COUNT; i++)
+            if (c->kernels[i]) clReleaseKernel(c->kernels[i]);
         if (c->program) clReleaseProgram(c->program);
         if (c->dummy) clReleaseMemObject(c->dummy);
         if (c->queue) clReleaseCommandQueue(c->queue);
@@ -268,6 +270,12 @@ static const tt_device_ops cl_ops = {
     .fq_forward = tt_cl_fq_forward,
     .fq_backward = tt_cl_fq_backward,
     .qgemm = tt_cl_qgemm,
+    .relu_forward = tt_cl_relu_forward,
+    .relu_backward = tt_cl_relu_backward,
+    .add_forward = tt_cl_add_forward,
+    .add_backward = tt_cl_add_backward,
+    .sgd_step = tt_cl_sgd_step,
+    .sgemm = tt_cl_sgemm,
 };
 
 const tt_device_ops *tt_device_opencl(void)

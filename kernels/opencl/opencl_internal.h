@@ -6,12 +6,27 @@
 #include <CL/cl.h>
 #include "kernels/shared/device.h"
 
+/* The kernels of kernels/shared/kernels.h, in the order of tt_cl_kernel_names. */
+enum {
+    TT_CLK_FQ_FORWARD,
+    TT_CLK_FQ_BACKWARD,
+    TT_CLK_QGEMM,
+    TT_CLK_RELU_FORWARD,
+    TT_CLK_RELU_BACKWARD,
+    TT_CLK_ADD_FORWARD,
+    TT_CLK_ACCUMULATE,
+    TT_CLK_SGD_STEP,
+    TT_CLK_SGEMM,
+    TT_CLK_COUNT
+};
+extern const char *const tt_cl_kernel_names[TT_CLK_COUNT];
+
 typedef struct tt_cl_dev {
     cl_device_id device;
     cl_context context;
     cl_command_queue queue;
     cl_program program;
-    cl_kernel fq_forward, fq_backward, qgemm;
+    cl_kernel kernels[TT_CLK_COUNT];
     cl_mem dummy; /* bound where an optional buffer (bias, zero points) is absent */
     cl_ulong max_alloc;
 } tt_cl_dev;
@@ -26,5 +41,11 @@ tt_status tt_cl_fail(const tt_dev *d, const char *what, cl_int err, size_t bytes
 tt_status tt_cl_fq_forward(tt_dev *d, const tt_dev_fq *a);
 tt_status tt_cl_fq_backward(tt_dev *d, const tt_dev_fq_bwd *a);
 tt_status tt_cl_qgemm(tt_dev *d, const tt_dev_qgemm *a);
+tt_status tt_cl_relu_forward(tt_dev *d, const tt_dev_relu *a);
+tt_status tt_cl_relu_backward(tt_dev *d, const tt_dev_relu_bwd *a);
+tt_status tt_cl_add_forward(tt_dev *d, const tt_dev_add *a);
+tt_status tt_cl_add_backward(tt_dev *d, const tt_dev_add_bwd *a);
+tt_status tt_cl_sgd_step(tt_dev *d, const tt_dev_sgd *a);
+tt_status tt_cl_sgemm(tt_dev *d, const tt_dev_sgemm *a);
 
 #endif

@@ -4,8 +4,10 @@
  *
  * This is the first slice of the device backends: device discovery, buffers, and the kernels
  * whose results must be bit-identical to the CPU (FakeQuant forward / straight-through backward,
- * the int8 GEMM with requantisation). The arithmetic lives once, in kernels/shared/kernels.h,
- * compiled as OpenCL C and as CUDA. Nothing here trains on a device yet. */
+ * the int8 GEMM with requantisation, Relu and same-shape Add forward / backward, the SGD step),
+ * plus the float32 GEMM (the CPU's to a stated tolerance). The arithmetic lives once, in
+ * kernels/shared/kernels.h, compiled as OpenCL C and as CUDA. Nothing here trains on a device
+ * yet. */
 #ifndef TT_DEVICE_H
 #define TT_DEVICE_H
 
@@ -72,6 +74,64 @@ typedef struct tt_dev_qgemm {
     int32_t y_zp, qmin, qmax;
 } tt_dev_qgemm;
 
+/* Relu forward: y = x > 0 ? x : 0 over n floats. */
+typedef struct tt_dev_relu {
+    int64_t n;
+    const tt_dbuf *x;
+    tt_dbuf *y;
+} tt_dev_relu;
+
+/* Relu backward: dx[i] += x[i] > 0 ? dy[i] : 0. */
+typedef struct tt_dev_relu_bwd {
+    int64_t n;
+    const tt_dbuf *x, *dy;
+    tt_dbuf *dx;
+} tt_dev_relu_bwd;
+
+/* Add of two tensors of the same shape: y = a + b (broadcasting stays on the CPU). */
+typedef struct tt_dev_add {
+    int64_t n;
+    const tt_dbuf *a, *b;
+    tt_dbuf *y;
+} tt_dev_add;
+
+/* Add backward: da += dy and db += dy; a NULL gradient (an input that needs none) is skipped. */
+typedef struct tt_dev_add_bwd {
+    int64_t n;
+    const tt_dbuf *dy;
+    tt_dbuf *da, *db;
+} tt_dev_add_bwd;
+
+/* One torch.optim.SGD step of one parameter, exactly as tt_optim_step does it on the CPU:
+ * g = grad + weight_decay p; with momentum (buf given, momentum != 0) buf = first ? g :
+ * momentum buf + (1 - dampening) g and g = nesterov ? g + momentum buf : buf; p -= lr g.
+ * first is true on the optimiser's first step (the buffer is then overwritten, not read). */
+typedef struct tt_dev_sgd {
+    int64_t n;
+    tt_dbuf *p;
+    const tt_dbuf *grad;
+    tt_dbuf *buf; /* momentum buffer, NULL exactly when momentum == 0 */
+    float lr, momentum, dampening, weight_decay;
+    bool nesterov, first;
+} tt_dev_sgd;
+
+/* kernels/backend.h's sgemm on device buffers, row major: C = alpha op(A) op(B) + beta C with
+ * op(A) [m, k] (A stored [m, k] with row stride lda, or [k, m] when ta), op(B) [k, n] (stored
+ * [k, n] with ldb, or [n, k] when tb), C [m, n] with ldc. As in BLAS, beta == 0 does not read
+ * C. Each output sums its k products in order: within a tolerance of OpenBLAS, not bit-exact. */
+typedef struct tt_dev_sgemm {
+    bool ta, tb;
+    int64_t m, n, k;
+    float alpha;
+    const tt_dbuf *a;
+    int64_t lda;
+    const tt_dbuf *b;
+    int64_t ldb;
+    float beta;
+    tt_dbuf *c;
+    int64_t ldc;
+} tt_dev_sgemm;
+
 struct tt_device_ops {
     tt_backend_kind kind;
     /* Devices present: *n = 0 with TT_ERR_UNSUPPORTED and a message saying why and what to
@@ -90,6 +150,12 @@ struct tt_device_ops {
     tt_status (*fq_forward)(tt_dev *d, const tt_dev_fq *a);
     tt_status (*fq_backward)(tt_dev *d, const tt_dev_fq_bwd *a);
     tt_status (*qgemm)(tt_dev *d, const tt_dev_qgemm *a);
+    tt_status (*relu_forward)(tt_dev *d, const tt_dev_relu *a);
+    tt_status (*relu_backward)(tt_dev *d, const tt_dev_relu_bwd *a);
+    tt_status (*add_forward)(tt_dev *d, const tt_dev_add *a);
+    tt_status (*add_backward)(tt_dev *d, const tt_dev_add_bwd *a);
+    tt_status (*sgd_step)(tt_dev *d, const tt_dev_sgd *a);
+    tt_status (*sgemm)(tt_dev *d, const tt_dev_sgemm *a);
 };
 
 /* The backends compiled into this build; NULL when one is not (TT_OPENCL / TT_CUDA off). */
@@ -101,6 +167,12 @@ const tt_device_ops *tt_device_cuda(void);
 tt_status tt_dev_check_fq(const tt_dev_fq *a);
 tt_status tt_dev_check_fq_bwd(const tt_dev_fq_bwd *a);
 tt_status tt_dev_check_qgemm(const tt_dev_qgemm *a);
+tt_status tt_dev_check_relu(const tt_dev_relu *a);
+tt_status tt_dev_check_relu_bwd(const tt_dev_relu_bwd *a);
+tt_status tt_dev_check_add(const tt_dev_add *a);
+tt_status tt_dev_check_add_bwd(const tt_dev_add_bwd *a);
+tt_status tt_dev_check_sgd(const tt_dev_sgd *a);
+tt_status tt_dev_check_sgemm(const tt_dev_sgemm *a);
 /* A transfer of bytes against a buffer of b->bytes. */
 tt_status tt_dev_check_copy(const char *what, const tt_dbuf *b, size_t bytes);
 /* The message of an allocation the device cannot satisfy. */

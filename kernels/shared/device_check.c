@@ -1,6 +1,7 @@
 /* Argument checks shared by the device backends (device.h): every index a kernel will touch is
  * proven inside its buffer on the host first, because a device has no bounds checks. */
 #include <inttypes.h>
+#include <math.h>
 #include "autograd/internal.h"
 #include "kernels/shared/device.h"
 
@@ -106,6 +107,102 @@ tt_status tt_dev_check_qgemm(const tt_dev_qgemm *a)
     if (a->w_zp) TT_CHECK(need(op, "weight zero point", a->w_zp, a->n_wzp, sizeof(int32_t)));
     if (a->bias) TT_CHECK(need(op, "bias", a->bias, a->m, sizeof(int32_t)));
     return TT_OK;
+}
+
+/* n >= 0 and each named buffer holds n floats (a NULL entry of optional is allowed). */
+static tt_status check_floats(const char *op, int64_t n, int count, const char *const *names,
+                              const tt_dbuf *const *bufs, const bool *optional)
+{
+    if (n < 0) return tt_fail(TT_ERR_SHAPE, "%s: %" PRId64 " elements", op, n);
+    for (int i = 0; i < count; i++)
+        if (bufs[i] || !optional || !optional[i])
+            TT_CHECK(need(op, names[i], bufs[i], n, sizeof(float)));
+    return TT_OK;
+}
+
+tt_status tt_dev_check_relu(const tt_dev_relu *a)
+{
+    TT_CHECK_NULL(a, "device Relu forward");
+    return check_floats("device Relu forward", a->n, 2, (const char *const[]){"x", "y"},
+                        (const tt_dbuf *const[]){a->x, a->y}, NULL);
+}
+
+tt_status tt_dev_check_relu_bwd(const tt_dev_relu_bwd *a)
+{
+    TT_CHECK_NULL(a, "device Relu backward");
+    return check_floats("device Relu backward", a->n, 3, (const char *const[]){"x", "dy", "dx"},
+                        (const tt_dbuf *const[]){a->x, a->dy, a->dx}, NULL);
+}
+
+tt_status tt_dev_check_add(const tt_dev_add *a)
+{
+    TT_CHECK_NULL(a, "device Add forward");
+    return check_floats("device Add forward", a->n, 3, (const char *const[]){"a", "b", "y"},
+                        (const tt_dbuf *const[]){a->a, a->b, a->y}, NULL);
+}
+
+tt_status tt_dev_check_add_bwd(const tt_dev_add_bwd *a)
+{
+    TT_CHECK_NULL(a, "device Add backward");
+    return check_floats("device Add backward", a->n, 3, (const char *const[]){"dy", "da", "db"},
+                        (const tt_dbuf *const[]){a->dy, a->da, a->db},
+                        (const bool[]){false, true, true});
+}
+
+/* The hyperparameters tt_optim_create accepts for SGD, and the buffer that goes with them. */
+static tt_status check_sgd_values(const char *op, const tt_dev_sgd *a)
+{
+    float v[3] = {a->lr, a->momentum, a->weight_decay};
+    static const char *const names[3] = {"learning rate", "momentum", "weight_decay"};
+    for (int i = 0; i < 3; i++)
+        if (!(v[i] >= 0.0f) || !isfinite(v[i]))
+            return tt_fail(TT_ERR_INVALID_ARG, "%s: %s %g must be finite and >= 0", op, names[i],
+                           (double)v[i]);
+    if (!isfinite(a->dampening))
+        return tt_fail(TT_ERR_INVALID_ARG, "%s: dampening %g must be finite", op,
+                       (double)a->dampening);
+    if (a->nesterov && (a->momentum <= 0.0f || a->dampening != 0.0f))
+        return tt_fail(TT_ERR_INVALID_ARG, "%s: Nesterov needs momentum > 0 and dampening 0", op);
+    if ((a->buf != NULL) != (a->momentum != 0.0f))
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "%s: momentum %g %s a momentum buffer (pass one exactly when momentum "
+                       "!= 0)",
+                       op, (double)a->momentum, a->buf ? "with" : "without");
+    return TT_OK;
+}
+
+tt_status tt_dev_check_sgd(const tt_dev_sgd *a)
+{
+    const char *op = "device SGD step";
+    TT_CHECK_NULL(a, op);
+    TT_CHECK(check_sgd_values(op, a));
+    return check_floats(op, a->n, 3, (const char *const[]){"p", "grad", "momentum buffer"},
+                        (const tt_dbuf *const[]){a->p, a->grad, a->buf},
+                        (const bool[]){false, false, true});
+}
+
+/* A row-major [rows, cols] operand with row stride ld: ld >= cols, as BLAS requires. */
+static tt_status check_matrix(const char *op, const char *what, const tt_dbuf *b, int64_t rows,
+                              int64_t cols, int64_t ld)
+{
+    if (ld < (cols > 1 ? cols : 1))
+        return tt_fail(TT_ERR_SHAPE,
+                       "%s: %s is [%" PRId64 ", %" PRId64 "] but its row stride is %" PRId64
+                       " (needs >= %" PRId64 ")",
+                       op, what, rows, cols, ld, cols > 1 ? cols : 1);
+    return need(op, what, b, extent2(rows, cols, ld, 1), sizeof(float));
+}
+
+tt_status tt_dev_check_sgemm(const tt_dev_sgemm *a)
+{
+    const char *op = "device float32 GEMM";
+    TT_CHECK_NULL(a, op);
+    if (a->m < 0 || a->n < 0 || a->k < 0)
+        return tt_fail(TT_ERR_SHAPE, "%s: M %" PRId64 ", N %" PRId64 ", K %" PRId64, op, a->m, a->n,
+                       a->k);
+    TT_CHECK(check_matrix(op, "A", a->a, a->ta ? a->k : a->m, a->ta ? a->m : a->k, a->lda));
+    TT_CHECK(check_matrix(op, "B", a->b, a->tb ? a->n : a->k, a->tb ? a->k : a->n, a->ldb));
+    return check_matrix(op, "C", a->c, a->m, a->n, a->ldc);
 }
 
 tt_status tt_dev_fail_nomem(const tt_dev *d, size_t bytes, const char *detail)

@@ -12,9 +12,12 @@
  * Every function mirrors the CPU reference operation for operation, so results are
  * bit-identical: tt_k_round_half_even is tt_round_half_even, tt_k_round_clamp is
  * tt_quant_round_clamp (include/tinytrain/quant.h), the FakeQuant kernels are the CPU op's
- * forward run and straight-through backward (autograd/ops/fake_quant.c), and the GEMM is
- * kernels/cpu/qgemm.h's contract. Integer-to-float conversions round to nearest even on all
- * three (C, OpenCL's default conversion, CUDA's __int2float_rn). */
+ * forward run and straight-through backward (autograd/ops/fake_quant.c), the int8 GEMM is
+ * kernels/cpu/qgemm.h's contract, Relu and Add are autograd/ops/{relu,add}.c on equal shapes,
+ * and the SGD step is autograd/optim.c's sgd_update. The float32 GEMM is the one exception: it
+ * sums in k order, which OpenBLAS does not, so it agrees with the CPU to a tolerance only.
+ * Integer-to-float conversions round to nearest even on all three (C, OpenCL's default conversion,
+ * CUDA's __int2float_rn). */
 
 /* Round half to even with truncation, comparisons and exact subtractions only; NaN, +-inf and
  * |v| >= 2^23 come back unchanged, a zero result is +0. */
@@ -97,4 +100,76 @@ TT_KERNEL void tt_qgemm(TT_GLOBAL const tt_u8 *w, int w_signed, tt_i64 w_sm, tt_
     float mul = mult[n_mult == 1 ? 0 : m];
     tt_i32 v = tt_k_round_clamp(TT_FMUL((float)TT_U32_AS_I32(acc), mul), y_zp, qmin, qmax);
     y[m * y_sm + n * y_sn] = (tt_u8)(v & 0xff); /* int8 results stored as their two's complement */
+}
+
+/* Relu: y = x > 0 ? x : 0 (NaN and -0 give +0), and dx += x > 0 ? dy : 0. */
+TT_KERNEL void tt_relu_forward(TT_GLOBAL const float *x, TT_GLOBAL float *y, tt_i64 n)
+{
+    tt_i64 i = TT_GID();
+    if (i >= n) return;
+    float v = x[i];
+    y[i] = v > 0.0f ? v : 0.0f;
+}
+
+TT_KERNEL void tt_relu_backward(TT_GLOBAL const float *x, TT_GLOBAL const float *dy,
+                                TT_GLOBAL float *dx, tt_i64 n)
+{
+    tt_i64 i = TT_GID();
+    if (i >= n) return;
+    float g = dy[i];
+    dx[i] = TT_FADD(dx[i], x[i] > 0.0f ? g : 0.0f);
+}
+
+/* Add of equal shapes; its backward is dx += dy for each input, this kernel once per input. */
+TT_KERNEL void tt_add_forward(TT_GLOBAL const float *a, TT_GLOBAL const float *b,
+                              TT_GLOBAL float *y, tt_i64 n)
+{
+    tt_i64 i = TT_GID();
+    if (i >= n) return;
+    y[i] = TT_FADD(a[i], b[i]);
+}
+
+TT_KERNEL void tt_accumulate(TT_GLOBAL const float *dy, TT_GLOBAL float *dx, tt_i64 n)
+{
+    tt_i64 i = TT_GID();
+    if (i >= n) return;
+    dx[i] = TT_FADD(dx[i], dy[i]);
+}
+
+/* torch.optim.SGD on one parameter, as sgd_update: g += wd p; buf = first ? g : buf mom +
+ * damp1 g; g = nesterov ? g + mom buf : buf; p += neg_lr g. damp1 = 1 - dampening and
+ * neg_lr = -lr come from the host, rounded there as the CPU rounds them. */
+TT_KERNEL void tt_sgd_step(TT_GLOBAL float *p, TT_GLOBAL const float *grad, TT_GLOBAL float *buf,
+                           int has_buf, tt_i64 n, float wd, float mom, float damp1, float neg_lr,
+                           int nesterov, int first)
+{
+    tt_i64 i = TT_GID();
+    if (i >= n) return;
+    float g = grad[i];
+    if (wd != 0.0f) g = TT_FADD(g, TT_FMUL(wd, p[i]));
+    if (has_buf) {
+        float b = first ? g : TT_FADD(TT_FMUL(buf[i], mom), TT_FMUL(damp1, g));
+        buf[i] = b;
+        g = nesterov ? TT_FADD(g, TT_FMUL(mom, b)) : b;
+    }
+    p[i] = TT_FADD(p[i], TT_FMUL(neg_lr, g));
+}
+
+/* Row-major C[m][n] = alpha sum_k op(A)[m][k] op(B)[k][n] + beta C[m][n], one output per thread,
+ * summed in k order. As in BLAS, beta == 0 does not read C and alpha == 0 does not read A, B. */
+TT_KERNEL void tt_sgemm(int ta, int tb, tt_i64 m_dim, tt_i64 n_dim, tt_i64 k_dim, float alpha,
+                        TT_GLOBAL const float *a, tt_i64 lda, TT_GLOBAL const float *b, tt_i64 ldb,
+                        float beta, TT_GLOBAL float *c, tt_i64 ldc)
+{
+    tt_i64 g = TT_GID();
+    if (g >= m_dim * n_dim) return;
+    tt_i64 m = g / n_dim, n = g % n_dim;
+    tt_i64 a_sm = ta ? 1 : lda, a_sk = ta ? lda : 1, b_sk = tb ? 1 : ldb, b_sn = tb ? ldb : 1;
+    float acc = 0.0f;
+    if (alpha != 0.0f)
+        for (tt_i64 k = 0; k < k_dim; k++)
+            acc = TT_FADD(acc, TT_FMUL(a[m * a_sm + k * a_sk], b[k * b_sk + n * b_sn]));
+    float r = TT_FMUL(alpha, acc);
+    if (beta != 0.0f) r = TT_FADD(r, TT_FMUL(beta, c[m * ldc + n]));
+    c[m * ldc + n] = r;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "device_ops_check.h"
+#include "kernels/backend.h"
 #include "kernels/cpu/qgemm.h"
 #include "testutil.h"
 #include "tinytrain/quant.h"
@@ -29,12 +30,21 @@ static void download(const tt_dbuf *b, void *host, size_t bytes)
     TT_ASSERT_OK(g_ops->read(g_dev, b, host, bytes));
 }
 
-/* Bitwise equality of float arrays (NaN payloads and the sign of zero included). */
+static void free_bufs(tt_dbuf *const *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g_ops->free(g_dev, b[i]);
+}
+
+/* Bitwise equality of float arrays, the sign of zero included, and NaN payloads too unless
+ * any_nan: where a NaN comes out of an arithmetic operation on NaN or inf operands, x86 returns
+ * an operand's payload (or its default NaN) and CUDA its canonical NaN, so there only "is NaN"
+ * is part of the contract. */
 static void assert_same_f32(const char *what, const float *got, const float *want, int64_t n,
-                            const float *x)
+                            const float *x, bool any_nan)
 {
     for (int64_t i = 0; i < n; i++)
-        if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+        if (memcmp(&got[i], &want[i], sizeof(float)) != 0 &&
+            !(any_nan && isnan(got[i]) && isnan(want[i]))) {
             print_error("%s[%" PRId64 "]: device %a, cpu %a (x = %a)\n", what, i, (double)got[i],
                         (double)want[i], x ? (double)x[i] : 0.0);
             fail();
@@ -122,7 +132,7 @@ static void run_fq(const fq_case *c, tt_rng *rng)
     TT_ASSERT_OK(g_ops->fq_forward(g_dev, &a));
     download(by, y, fb);
     download(bc, code, (size_t)n);
-    assert_same_f32("FakeQuant y", y, ref, n, c->x);
+    assert_same_f32("FakeQuant y", y, ref, n, c->x, false);
     assert_same_u8("FakeQuant code", code, code_ref, n);
     /* backward accumulates into dx: start from values (and -0.0, which shows whether "+ 0" is
      * kept for masked elements); the op's dx started from 0, so the sum is the reference */
@@ -134,7 +144,7 @@ static void run_fq(const fq_case *c, tt_rng *rng)
     tt_dev_fq_bwd b = {n, bdy, bc, bdx};
     TT_ASSERT_OK(g_ops->fq_backward(g_dev, &b));
     download(bdx, dx, fb);
-    assert_same_f32("FakeQuant dx", dx, dx_ref, n, NULL);
+    assert_same_f32("FakeQuant dx", dx, dx_ref, n, NULL, false);
     tt_dbuf *all[] = {bx, by, bc, bs, bz, bdy, bdx};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) g_ops->free(g_dev, all[i]);
     free(y), free(ref), free(dy), free(dx), free(dx_ref), free(dx_op), free(code), free(code_ref);
@@ -423,6 +433,349 @@ static void test_qgemm_edges(void **state)
     run_qgemm(&empty, &rng); /* K = 0: bias only */
 }
 
+/* ---- Relu, Add, SGD: bit for bit against the CPU ops ---- */
+
+static float *falloc(int64_t n)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    assert_non_null(p);
+    return p;
+}
+
+/* The CPU op run through a graph and the executor on n_in inputs of n floats each (all
+ * trainable): y = op(in...) in a training forward, then each input's gradient from dy (the
+ * gradients start at 0). */
+static void cpu_op(tt_op_type op, int n_in, const float *const *in, int64_t n, const float *dy,
+                   float *y, float **grads)
+{
+    tt_graph *g;
+    tt_exec *e;
+    int ids[2], out;
+    static const char *const names[2] = {"a", "b"};
+    TT_ASSERT_OK(tt_graph_create(&g));
+    for (int i = 0; i < n_in; i++) {
+        TT_ASSERT_OK(tt_graph_add_param(g, names[i], 1, &n, true, &ids[i]));
+        memcpy(tt_graph_param_data(g, ids[i]), in[i], (size_t)n * sizeof(float));
+    }
+    TT_ASSERT_OK(tt_graph_add_node(g, op, "op", n_in, ids, 0, NULL, &out));
+    TT_ASSERT_OK(tt_exec_create(g, 1, &e));
+    TT_ASSERT_OK(tt_exec_forward(e, 1, true));
+    memcpy(y, tt_tensor_f32(tt_exec_value(e, out)), (size_t)n * sizeof(float));
+    TT_ASSERT_OK(tt_exec_backward_from(e, out, dy));
+    for (int i = 0; i < n_in; i++)
+        memcpy(grads[i], tt_tensor_f32(tt_exec_grad(e, ids[i])), (size_t)n * sizeof(float));
+    tt_exec_free(e);
+    tt_graph_free(g);
+}
+
+/* Values every elementwise case starts with, then random normals: +-0, +-inf, NaN, subnormals,
+ * the largest floats (whose sums overflow) and values just around 0. */
+static void fill_edges(float *x, int64_t n, tt_rng *rng)
+{
+    static const float k[] = {0.0f,     -0.0f,   INFINITY, -INFINITY,     NAN,     FLT_TRUE_MIN,
+                              -FLT_MIN, FLT_MAX, -FLT_MAX, 1e-30f,        -1e-30f, 1.0f,
+                              -1.0f,    0.5f,    3.0e38f,  -FLT_TRUE_MIN, 2.0f};
+    int64_t nk = (int64_t)(sizeof k / sizeof *k);
+    for (int64_t i = 0; i < n; i++) x[i] = i < nk ? k[i] : tt_rng_normal(rng) * 4.0f;
+}
+
+/* Gradients already in dx (including -0.0, which shows whether "+ 0" is kept where no gradient
+ * flows) plus the op's gradient, which the CPU computed from zero: the reference for a device
+ * backward that accumulates into dx. */
+static void start_grad(float *dx, float *dx_ref, const float *op_grad, int64_t n, tt_rng *rng)
+{
+    for (int64_t i = 0; i < n; i++) {
+        dx[i] = i % 7 == 0 ? -0.0f : tt_rng_normal(rng);
+        dx_ref[i] = dx[i] + op_grad[i];
+    }
+}
+
+static void run_relu(int64_t n, tt_rng *rng)
+{
+    size_t fb = (size_t)n * sizeof(float);
+    float *x = falloc(n), *dy = falloc(n), *y = falloc(n), *ref = falloc(n), *g = falloc(n);
+    float *dx = falloc(n), *dx_ref = falloc(n);
+    fill_edges(x, n, rng);
+    for (int64_t i = 0; i < n; i++) dy[i] = tt_rng_normal(rng);
+    cpu_op(TT_OP_RELU, 1, (const float *const[]){x}, n, dy, ref, (float *[]){g});
+    tt_dbuf *bx = upload(x, fb), *by = upload(NULL, fb);
+    TT_ASSERT_OK(g_ops->relu_forward(g_dev, &(tt_dev_relu){n, bx, by}));
+    download(by, y, fb);
+    assert_same_f32("Relu y", y, ref, n, x, false);
+    start_grad(dx, dx_ref, g, n, rng);
+    tt_dbuf *bdy = upload(dy, fb), *bdx = upload(dx, fb);
+    TT_ASSERT_OK(g_ops->relu_backward(g_dev, &(tt_dev_relu_bwd){n, bx, bdy, bdx}));
+    download(bdx, dx, fb);
+    assert_same_f32("Relu dx", dx, dx_ref, n, x, false);
+    free_bufs((tt_dbuf *[]){bx, by, bdy, bdx}, 4);
+    free(x), free(dy), free(y), free(ref), free(g), free(dx), free(dx_ref);
+}
+
+/* Edge values (NaN, -0, +-inf, subnormals) and sizes from 1 to past the CPU's parallel
+ * threshold (65536), where the op runs under OpenMP. */
+static void test_relu(void **state)
+{
+    (void)state;
+    tt_rng rng;
+    tt_rng_seed(&rng, 85, 0);
+    static const int64_t sizes[] = {1, 17, 1000, 70001};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) run_relu(sizes[i], &rng);
+}
+
+/* Add forward and backward; only_a leaves b without a gradient (NULL db). */
+static void run_add(int64_t n, bool only_a, tt_rng *rng)
+{
+    size_t fb = (size_t)n * sizeof(float);
+    float *a = falloc(n), *b = falloc(n), *dy = falloc(n), *y = falloc(n), *ref = falloc(n);
+    float *ga = falloc(n), *gb = falloc(n), *da = falloc(n), *db = falloc(n);
+    float *da_ref = falloc(n), *db_ref = falloc(n);
+    fill_edges(a, n, rng);
+    for (int64_t i = 0; i < n; i++) {
+        b[i] = i % 3 == 0 ? a[(i * 5) % n] : tt_rng_normal(rng); /* inf - inf, -0 + -0, ... */
+        if (i % 3 == 0 && i % 2) b[i] = -b[i];
+        dy[i] = tt_rng_normal(rng);
+    }
+    cpu_op(TT_OP_ADD, 2, (const float *const[]){a, b}, n, dy, ref, (float *[]){ga, gb});
+    tt_dbuf *bufa = upload(a, fb), *bufb = upload(b, fb), *by = upload(NULL, fb);
+    TT_ASSERT_OK(g_ops->add_forward(g_dev, &(tt_dev_add){n, bufa, bufb, by}));
+    download(by, y, fb);
+    assert_same_f32("Add y", y, ref, n, a, true);
+    start_grad(da, da_ref, ga, n, rng);
+    start_grad(db, db_ref, gb, n, rng);
+    if (only_a) memcpy(db_ref, db, fb); /* untouched when b needs no gradient */
+    tt_dbuf *bdy = upload(dy, fb), *bda = upload(da, fb), *bdb = upload(db, fb);
+    TT_ASSERT_OK(g_ops->add_backward(g_dev, &(tt_dev_add_bwd){n, bdy, bda, only_a ? NULL : bdb}));
+    download(bda, da, fb);
+    download(bdb, db, fb);
+    assert_same_f32("Add da", da, da_ref, n, NULL, false);
+    assert_same_f32("Add db", db, db_ref, n, NULL, false);
+    free_bufs((tt_dbuf *[]){bufa, bufb, by, bdy, bda, bdb}, 6);
+    free(a), free(b), free(dy), free(y), free(ref), free(ga), free(gb), free(da), free(db),
+        free(da_ref), free(db_ref);
+}
+
+static void test_add(void **state)
+{
+    (void)state;
+    tt_rng rng;
+    tt_rng_seed(&rng, 86, 0);
+    static const int64_t sizes[] = {1, 23, 999, 70001};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        run_add(sizes[i], false, &rng);
+        run_add(sizes[i], true, &rng);
+    }
+}
+
+/* A graph whose one trainable parameter w [n] the CPU optimiser updates; the executor has run
+ * once so its gradient buffer exists, and the test writes gradients into it directly. */
+typedef struct sgd_fixture {
+    tt_graph *g;
+    tt_exec *e;
+    int w;
+} sgd_fixture;
+
+static void sgd_fixture_init(sgd_fixture *f, int64_t n, const float *w0)
+{
+    int out;
+    TT_ASSERT_OK(tt_graph_create(&f->g));
+    TT_ASSERT_OK(tt_graph_add_param(f->g, "w", 1, &n, true, &f->w));
+    memcpy(tt_graph_param_data(f->g, f->w), w0, (size_t)n * sizeof(float));
+    TT_ASSERT_OK(tt_graph_add_node(f->g, TT_OP_RELU, "r", 1, &f->w, 0, NULL, &out));
+    TT_ASSERT_OK(tt_exec_create(f->g, 1, &f->e));
+    TT_ASSERT_OK(tt_exec_forward(f->e, 1, true));
+    float *seed = falloc(n);
+    for (int64_t i = 0; i < n; i++) seed[i] = 1.0f;
+    TT_ASSERT_OK(tt_exec_backward_from(f->e, out, seed));
+    free(seed);
+}
+
+/* Four steps of cfg on the CPU optimiser and on the device, the parameter and the momentum
+ * buffer compared bit for bit after each (the first step, which seeds the buffer, and the
+ * later ones, which the CPU runs in its vectorised loop). */
+static void run_sgd(const tt_optim_config *cfg, int64_t n, tt_rng *rng)
+{
+    size_t fb = (size_t)n * sizeof(float);
+    float *w = falloc(n), *grad = falloc(n), *got = falloc(n);
+    fill_edges(w, n, rng);
+    for (int64_t i = 0; i < n && i < 5; i++) w[i] = (float)i * 0.25f; /* finite at the start */
+    sgd_fixture f;
+    sgd_fixture_init(&f, n, w);
+    tt_optim *o;
+    TT_ASSERT_OK(tt_optim_create(cfg, f.e, &o));
+    tt_dbuf *bp = upload(w, fb), *bg = upload(NULL, fb);
+    tt_dbuf *bb = cfg->momentum != 0.0f ? upload(NULL, fb) : NULL;
+    static const float lrs[4] = {0.1f, 0.05f, 0.0123f, 0.3f};
+    for (int step = 0; step < 4; step++) {
+        for (int64_t i = 0; i < n; i++) grad[i] = i % 11 == 3 ? -0.0f : tt_rng_normal(rng);
+        memcpy(tt_tensor_f32(tt_exec_grad(f.e, f.w)), grad, fb);
+        TT_ASSERT_OK(tt_optim_step(o, lrs[step]));
+        TT_ASSERT_OK(g_ops->write(g_dev, bg, grad, fb));
+        tt_dev_sgd a = {n,
+                        bp,
+                        bg,
+                        bb,
+                        lrs[step],
+                        cfg->momentum,
+                        cfg->dampening,
+                        cfg->weight_decay,
+                        cfg->nesterov,
+                        step == 0};
+        TT_ASSERT_OK(g_ops->sgd_step(g_dev, &a));
+        download(bp, got, fb);
+        assert_same_f32("SGD p", got, tt_graph_param_data(f.g, f.w), n, NULL, true);
+        if (bb) {
+            float *buf;
+            TT_ASSERT_OK(tt_optim_state_get(o, 0, NULL, &buf, NULL));
+            download(bb, got, fb);
+            assert_same_f32("SGD momentum buffer", got, buf, n, NULL, true);
+        }
+    }
+    free_bufs((tt_dbuf *[]){bp, bg, bb}, bb ? 3 : 2);
+    tt_optim_free(o);
+    tt_exec_free(f.e);
+    tt_graph_free(f.g);
+    free(w), free(grad), free(got);
+}
+
+/* Plain SGD, momentum, momentum with dampening and weight decay, Nesterov with weight decay. */
+static void test_sgd(void **state)
+{
+    (void)state;
+    tt_rng rng;
+    tt_rng_seed(&rng, 87, 0);
+    float cfg[4][4] = {/* momentum, dampening, weight_decay, nesterov */
+                       {0.0f, 0.0f, 0.0f, 0},
+                       {0.9f, 0.0f, 0.0f, 0},
+                       {0.8f, 0.3f, 0.01f, 0},
+                       {0.9f, 0.0f, 5e-4f, 1}};
+    static const int64_t sizes[] = {1, 333, 70001};
+    for (int c = 0; c < 4; c++)
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+            tt_optim_config oc = tt_optim_defaults(TT_OPTIM_SGD);
+            oc.momentum = cfg[c][0];
+            oc.dampening = cfg[c][1];
+            oc.weight_decay = cfg[c][2];
+            oc.nesterov = cfg[c][3] != 0.0f;
+            run_sgd(&oc, sizes[i], &rng);
+        }
+}
+
+/* ---- float32 GEMM: NMSE against OpenBLAS ---- */
+
+/* The device sums each output's k products in order; OpenBLAS blocks and vectorises the sum
+ * (and may fuse multiply-adds), so the two differ by rounding. A recursive float32 sum of K
+ * terms has an error of about sqrt(K) u |terms| with u = 2^-24 when the rounding errors are
+ * independent, i.e. a relative error near u sqrt(K) for zero-mean data and an NMSE near
+ * u^2 K = 3.6e-15 K per side: 3.7e-12 at K = 1024, the largest K tested. 1e-10 leaves a factor
+ * of 25 for both sides' errors and the alpha / beta roundings; a real bug (a wrong index,
+ * transpose or stride, a lost beta term) gives an NMSE of order 1. */
+#define SGEMM_NMSE_MAX 1e-10
+
+typedef struct sg_case {
+    bool ta, tb;
+    int64_t m, n, k, pad; /* pad: extra row stride on every operand */
+    float alpha, beta;
+    bool integers; /* small integer data: every sum exact, so bit for bit */
+} sg_case;
+
+static double nmse(const float *got, const float *want, int64_t n)
+{
+    double err = 0.0, ref = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)got[i] - (double)want[i];
+        err += d * d;
+        ref += (double)want[i] * (double)want[i];
+    }
+    return ref > 0.0 ? err / ref : (err > 0.0 ? INFINITY : 0.0);
+}
+
+static void sg_fill(float *x, int64_t n, bool integers, tt_rng *rng)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = integers ? (float)((int)tt_rng_below(rng, 17) - 8) : tt_rng_normal(rng);
+}
+
+static double run_sgemm(const sg_case *c, tt_rng *rng)
+{
+    int64_t ar = c->ta ? c->k : c->m, ac = c->ta ? c->m : c->k;
+    int64_t br = c->tb ? c->n : c->k, bc = c->tb ? c->k : c->n;
+    int64_t lda = ac + c->pad, ldb = bc + c->pad, ldc = c->n + c->pad;
+    lda = lda > 0 ? lda : 1; /* BLAS's minimum, also for K = 0 */
+    ldb = ldb > 0 ? ldb : 1;
+    int64_t na = ar * lda, nb = br * ldb, nc = c->m * ldc;
+    float *a = falloc(na), *b = falloc(nb), *cc = falloc(nc), *ref = falloc(nc), *got = falloc(nc);
+    sg_fill(a, na, c->integers, rng);
+    sg_fill(b, nb, c->integers, rng);
+    sg_fill(cc, nc, c->integers, rng);
+    if (c->beta == 0.0f) /* C must not be read */
+        for (int64_t i = 0; i < nc; i++) cc[i] = i % 2 ? NAN : INFINITY;
+    memcpy(ref, cc, (size_t)nc * sizeof(float));
+    tt_backend_cpu()->sgemm(c->ta, c->tb, c->m, c->n, c->k, c->alpha, a, lda, b, ldb, c->beta, ref,
+                            ldc);
+    tt_dbuf *ba = upload(a, (size_t)na * sizeof(float)),
+            *bb = upload(b, (size_t)nb * sizeof(float));
+    tt_dbuf *bcc = upload(cc, (size_t)nc * sizeof(float));
+    tt_dev_sgemm s = {c->ta, c->tb, c->m, c->n,    c->k, c->alpha, ba,
+                      lda,   bb,    ldb,  c->beta, bcc,  ldc};
+    TT_ASSERT_OK(g_ops->sgemm(g_dev, &s));
+    download(bcc, got, (size_t)nc * sizeof(float));
+    /* the row padding of C is not output: both sides leave it as it was */
+    for (int64_t i = 0; i < c->m; i++)
+        for (int64_t j = c->n; j < ldc; j++)
+            assert_memory_equal(&got[i * ldc + j], &cc[i * ldc + j], 4);
+    double e = 0.0;
+    if (c->integers)
+        assert_same_f32("sgemm (exact integers)", got, ref, nc, NULL, false);
+    else {
+        for (int64_t i = 0; i < c->m; i++) /* compact the outputs for the NMSE */
+            for (int64_t j = 0; j < c->n; j++) {
+                got[i * c->n + j] = got[i * ldc + j];
+                ref[i * c->n + j] = ref[i * ldc + j];
+            }
+        e = nmse(got, ref, c->m * c->n);
+        if (!(e <= SGEMM_NMSE_MAX))
+            print_error("sgemm ta %d tb %d m %" PRId64 " n %" PRId64 " k %" PRId64
+                        ": NMSE %.3g > %.0e\n",
+                        c->ta, c->tb, c->m, c->n, c->k, e, SGEMM_NMSE_MAX);
+        assert_true(e <= SGEMM_NMSE_MAX);
+    }
+    free_bufs((tt_dbuf *[]){ba, bb, bcc}, 3);
+    free(a), free(b), free(cc), free(ref), free(got);
+    return e;
+}
+
+/* Every transpose combination on random shapes (K up to 1024), padded strides, alpha and beta
+ * including beta 0 over a C full of NaN and inf (which must not be read), then integer data,
+ * where both sides are exact and must agree bit for bit. */
+static void test_sgemm(void **state)
+{
+    (void)state;
+    tt_rng rng;
+    tt_rng_seed(&rng, 88, 0);
+    /* (alpha, beta); the integer cases keep to powers of two so that scaling is exact too */
+    static const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-1.3f, 0.7f}, {2.0f, -0.25f}};
+    static const float ab_exact[][2] = {{1.0f, 1.0f}, {0.5f, 0.0f}, {-2.0f, 0.5f}, {0.25f, -1.0f}};
+    double worst = 0.0;
+    for (int t = 0; t < 24; t++) {
+        sg_case c = {.ta = t & 1,
+                     .tb = (t >> 1) & 1,
+                     .m = 1 + tt_rng_below(&rng, 48),
+                     .n = 1 + tt_rng_below(&rng, 48),
+                     .k = t % 6 == 5 ? 1024 : 1 + tt_rng_below(&rng, 300),
+                     .pad = t % 3 == 0 ? 3 : 0,
+                     .alpha = ab[t % 4][0],
+                     .beta = ab[(t / 4) % 4][1],
+                     .integers = t >= 20};
+        if (c.integers) c.alpha = ab_exact[t % 4][0], c.beta = ab_exact[t % 4][1];
+        double e = run_sgemm(&c, &rng);
+        if (e > worst) worst = e;
+    }
+    sg_case empty_k = {.m = 5, .n = 7, .k = 0, .alpha = 1.0f, .beta = 0.5f, .integers = true};
+    run_sgemm(&empty_k, &rng); /* K = 0: C = beta C */
+    print_message("float32 GEMM: worst NMSE against OpenBLAS %.3g (limit %.0e)\n", worst,
+                  SGEMM_NMSE_MAX);
+}
+
 /* ---- errors ---- */
 
 static void test_bad_index(void **state)
@@ -503,6 +856,46 @@ static void test_bounds(void **state)
     g_ops->free(g_dev, bm);
 }
 
+/* The training ops' host checks: short buffers, bad sizes and strides, bad hyperparameters. */
+static void test_bounds_train(void **state)
+{
+    (void)state;
+    float four[4] = {0};
+    tt_dbuf *b4 = upload(four, sizeof four), *b1 = upload(four, sizeof(float));
+    assert_int_equal(g_ops->relu_forward(g_dev, &(tt_dev_relu){4, b4, b1}), TT_ERR_INVALID_ARG);
+    assert_non_null(strstr(tt_last_error(), "y needs 4 elements"));
+    assert_int_equal(g_ops->relu_backward(g_dev, &(tt_dev_relu_bwd){-1, b4, b4, b4}), TT_ERR_SHAPE);
+    assert_int_equal(g_ops->add_forward(g_dev, &(tt_dev_add){4, b4, NULL, b4}), TT_ERR_INVALID_ARG);
+    assert_int_equal(g_ops->add_backward(g_dev, &(tt_dev_add_bwd){4, b4, b4, b1}),
+                     TT_ERR_INVALID_ARG);
+    TT_ASSERT_OK(g_ops->add_backward(g_dev, &(tt_dev_add_bwd){4, b4, NULL, NULL}));
+    tt_dev_sgd sgd = {.n = 4, .p = b4, .grad = b4, .lr = 0.1f, .momentum = 0.9f};
+    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG); /* momentum, no buffer */
+    assert_non_null(strstr(tt_last_error(), "momentum buffer"));
+    sgd.buf = b4;
+    sgd.lr = NAN;
+    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG);
+    sgd.lr = 0.1f;
+    sgd.nesterov = true;
+    sgd.dampening = 0.1f;
+    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG);
+    sgd.nesterov = false;
+    sgd.buf = b1;
+    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG);
+    tt_dev_sgemm g = {false, false, 2, 2, 2, 1.0f, b4, 1, b4, 2, 0.0f, b4, 2};
+    assert_int_equal(g_ops->sgemm(g_dev, &g), TT_ERR_SHAPE); /* lda 1 < K 2 */
+    assert_non_null(strstr(tt_last_error(), "row stride"));
+    g.lda = 2;
+    g.ldc = 3;
+    assert_int_equal(g_ops->sgemm(g_dev, &g), TT_ERR_INVALID_ARG); /* C spans 3 + 2 floats */
+    assert_non_null(strstr(tt_last_error(), "C needs 5 elements"));
+    g.ldc = 2;
+    g.ta = true;
+    g.m = 3; /* A stored [K 2, M 3] */
+    assert_int_equal(g_ops->sgemm(g_dev, &g), TT_ERR_SHAPE);
+    free_bufs((tt_dbuf *[]){b4, b1}, 2);
+}
+
 /* The public listing shows this backend with its devices. */
 static void test_listed(void **state)
 {
@@ -563,6 +956,9 @@ int tt_devtest_main(const tt_device_ops *ops, const char *label, const char *no_
         cmocka_unit_test(test_qgemm_random), cmocka_unit_test(test_qgemm_edges),
         cmocka_unit_test(test_bad_index),    cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_bounds),       cmocka_unit_test(test_listed),
+        cmocka_unit_test(test_relu),         cmocka_unit_test(test_add),
+        cmocka_unit_test(test_sgd),          cmocka_unit_test(test_sgemm),
+        cmocka_unit_test(test_bounds_train),
     };
     int rc = cmocka_run_group_tests_name(label, tests, NULL, NULL);
     ops->close(g_dev);
