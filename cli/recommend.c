@@ -14,6 +14,7 @@
 #include "tinytrain/ptq.h"
 #include "tinytrain/tinytrain.h"
 #include "data/clock.h"
+#include "data/temp_dir.h"
 
 int tt_cmd_recommend(int argc, char **argv);
 
@@ -128,11 +129,8 @@ static int make_dir(const rec_args *a, char *dir, size_t len)
         snprintf(dir, len, "%s", a->dir);
         return 0;
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, len, "%s/tinytrain-recommend-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "tinytrain recommend: cannot make a temporary directory %s: %s\n", dir,
-                strerror(errno));
+    if (tt_temp_dir_make("tinytrain-recommend-", dir, len) != TT_OK) {
+        fprintf(stderr, "tinytrain recommend: %s\n", tt_last_error());
         return TT_EXIT_FAIL;
     }
     return 0;

@@ -18,6 +18,7 @@
 #include "tinytrain/eval.h"
 #include "tinytrain/npz.h"
 #include "data/clock.h"
+#include "data/temp_dir.h"
 
 #define PATH_MAX_EVAL 1024
 
@@ -39,11 +40,7 @@ static tt_status work_open(const char *given, work_dir *w)
             return tt_fail(TT_ERR_INVALID_ARG, "%s: work directory path too long", given);
         return TT_OK;
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(w->dir, sizeof w->dir, "%s/tinytrain-eval-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(w->dir))
-        return tt_fail(TT_ERR_IO, "%s: cannot create a temporary directory (%s); set TMPDIR",
-                       w->dir, strerror(errno));
+    TT_CHECK(tt_temp_dir_make("tinytrain-eval-", w->dir, sizeof w->dir));
     w->temporary = true;
     return TT_OK;
 }
