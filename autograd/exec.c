@@ -5,26 +5,7 @@
 #include <string.h>
 #include "autograd/internal.h"
 #include "autograd/op.h"
-#include "tinytrain/exec.h"
-
-#define TT_ALIGN 64
-
-struct tt_exec {
-    tt_graph *g;
-    int64_t max_batch;
-    int64_t batch;    /* batch of the last forward, 0 before any */
-    bool trained_fwd; /* last forward was in training mode */
-    tt_tensor *val;   /* per value: current tensor (view into the arena or a param) */
-    tt_tensor *grad;  /* per value: gradient view, data NULL when not needed */
-    bool *needs_grad; /* per value */
-    void **saved;     /* per node */
-    size_t *saved_bytes;
-    void *scratch;
-    size_t scratch_bytes;
-    void *arena;
-    size_t arena_bytes;
-    tt_rng rng;
-};
+#include "autograd/exec_internal.h"
 
 static size_t align_up(size_t x)
 {
@@ -225,6 +206,7 @@ tt_status tt_exec_create(tt_graph *g, int64_t max_batch, tt_exec **out)
 void tt_exec_free(tt_exec *e)
 {
     if (!e) return;
+    tt_exec_device_free(e);
     free(e->arena);
     free(e->val);
     free(e->grad);
@@ -262,7 +244,7 @@ tt_status tt_exec_set_input(tt_exec *e, int id, const void *data, int64_t n)
     tt_shape s = batch_shape(&v->shape, n);
     size_t bytes = (size_t)tt_shape_numel(&s) * tt_dtype_size(v->dtype);
     memcpy(e->val[id].data, data, bytes);
-    return TT_OK;
+    return e->dev ? tt_exec_device_set_input(e, id, bytes) : TT_OK;
 }
 
 static void make_ctx(tt_exec *e, int k, bool training, tt_op_ctx *c)
@@ -298,6 +280,12 @@ tt_status tt_exec_forward(tt_exec *e, int64_t n, bool training)
                        (long long)n, (long long)e->max_batch);
     e->batch = 0;
     TT_CHECK(set_shapes(e, n, true));
+    if (e->dev) {
+        TT_CHECK(tt_exec_device_forward(e, training));
+        e->batch = n;
+        e->trained_fwd = training;
+        return TT_OK;
+    }
     for (int k = 0; k < e->g->n_nodes; k++) {
         tt_op_ctx c;
         make_ctx(e, k, training, &c);
@@ -353,6 +341,10 @@ tt_status tt_exec_backward(tt_exec *e, int loss_id)
                        "tt_exec_backward: '%s' is not a scalar float loss; use "
                        "tt_exec_backward_from with a seed gradient",
                        lv->name);
+    if (e->dev) {
+        const float one = 1.0f;
+        return tt_exec_device_backward(e, loss_id, &one);
+    }
     zero_grads(e);
     tt_tensor_f32(&e->grad[loss_id])[0] = 1.0f;
     return run_backward(e, loss_id);
@@ -362,6 +354,7 @@ tt_status tt_exec_backward_from(tt_exec *e, int id, const float *seed)
 {
     TT_CHECK(check_backward(e, id, "tt_exec_backward_from"));
     TT_CHECK_NULL(seed, "tt_exec_backward_from");
+    if (e->dev) return tt_exec_device_backward(e, id, seed);
     zero_grads(e);
     tt_tensor *g = &e->grad[id];
     memcpy(g->data, seed, (size_t)tt_tensor_numel(g) * sizeof(float));
@@ -371,12 +364,14 @@ tt_status tt_exec_backward_from(tt_exec *e, int id, const float *seed)
 tt_tensor *tt_exec_value(tt_exec *e, int id)
 {
     if (!e || id < 0 || id >= e->g->n_values) return NULL;
+    if (e->dev && tt_exec_device_fetch(e, id, false) != TT_OK) return NULL;
     return &e->val[id];
 }
 
 tt_tensor *tt_exec_grad(tt_exec *e, int id)
 {
     if (!e || id < 0 || id >= e->g->n_values || !e->needs_grad[id]) return NULL;
+    if (e->dev && tt_exec_device_fetch(e, id, true) != TT_OK) return NULL;
     return &e->grad[id];
 }
 

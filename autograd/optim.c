@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "autograd/exec_internal.h"
 #include "autograd/internal.h"
 #include "tinytrain/optim.h"
 
@@ -17,8 +18,9 @@
 typedef struct tt_optim_param {
     int id;
     int64_t numel;
-    float *s1; /* SGD momentum buffer or Adam exp_avg; NULL when unused */
-    float *s2; /* Adam exp_avg_sq */
+    float *s1;        /* SGD momentum buffer or Adam exp_avg; NULL when unused */
+    float *s2;        /* Adam exp_avg_sq */
+    tt_dbuf *d1, *d2; /* their device copies when the executor is on a device */
     char name1[TT_NAME_MAX + 16], name2[TT_NAME_MAX + 16]; /* state names for checkpoints */
 } tt_optim_param;
 
@@ -95,9 +97,62 @@ static tt_status check_config(const tt_optim_config *c)
 void tt_optim_free(tt_optim *o)
 {
     if (!o) return;
+    for (int k = 0; o->params && o->e->dev && k < o->n_params; k++) {
+        o->e->dev->ops->free(o->e->dev, o->params[k].d1);
+        o->e->dev->ops->free(o->e->dev, o->params[k].d2);
+    }
     free(o->params);
     free(o->state);
     free(o);
+}
+
+/* On a device the state lives there too, zeroed as the host copy is. */
+static tt_status alloc_device_state(tt_optim *o)
+{
+    tt_dev *d = o->e->dev;
+    if (!d) return TT_OK;
+    for (int k = 0; k < o->n_params; k++) {
+        tt_optim_param *pp = &o->params[k];
+        size_t bytes = (size_t)pp->numel * sizeof(float);
+        tt_dbuf **bufs[2] = {pp->s1 ? &pp->d1 : NULL, pp->s2 ? &pp->d2 : NULL};
+        for (int i = 0; i < 2; i++) {
+            if (!bufs[i]) continue;
+            TT_CHECK(d->ops->alloc(d, bytes, bufs[i]));
+            TT_CHECK(d->ops->zero(d, *bufs[i], 0, bytes));
+        }
+    }
+    return TT_OK;
+}
+
+/* Copy the state between the host (checkpoints) and the device (steps). */
+static tt_status state_transfer(tt_optim *o, bool to_host)
+{
+    tt_dev *d = o->e->dev;
+    if (!d) return TT_OK;
+    for (int k = 0; k < o->n_params; k++) {
+        tt_optim_param *pp = &o->params[k];
+        size_t bytes = (size_t)pp->numel * sizeof(float);
+        float *h[2] = {pp->s1, pp->s2};
+        tt_dbuf *b[2] = {pp->d1, pp->d2};
+        for (int i = 0; i < 2; i++) {
+            if (!h[i]) continue;
+            TT_CHECK(to_host ? d->ops->read_at(d, b[i], 0, h[i], bytes)
+                             : d->ops->write_at(d, b[i], 0, h[i], bytes));
+        }
+    }
+    return TT_OK;
+}
+
+tt_status tt_optim_state_to_host(tt_optim *o)
+{
+    TT_CHECK_NULL(o, "tt_optim_state_to_host");
+    return state_transfer(o, true);
+}
+
+tt_status tt_optim_state_to_device(tt_optim *o)
+{
+    TT_CHECK_NULL(o, "tt_optim_state_to_device");
+    return state_transfer(o, false);
 }
 
 tt_status tt_optim_create(const tt_optim_config *cfg, tt_exec *e, tt_optim **out)
@@ -171,6 +226,11 @@ tt_status tt_optim_create(const tt_optim_config *cfg, tt_exec *e, tt_optim **out
                 p += o->params[j].numel;
             }
         }
+    }
+    tt_status s = alloc_device_state(o);
+    if (s != TT_OK) {
+        tt_optim_free(o);
+        return s;
     }
     *out = o;
     return TT_OK;
@@ -262,17 +322,37 @@ static void sgd_update(const tt_optim_config *c, float *p, const float *gr, floa
  *   AdamW: p *= 1 - lr wd;  Adam: g += wd p
  *   m = lerp(m, g, 1 - beta1);  v = beta2 v + (1 - beta2) g^2
  *   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps) */
+/* The step's scalars, computed in double and rounded where PyTorch rounds its Python floats;
+ * shared by the CPU loop and the device kernel so both see the same bits. */
+typedef struct adam_scalars {
+    bool decoupled;
+    float wd, eps, b2, w1, w2, neg_step, bc2_sqrt, decay;
+} adam_scalars;
+
+static adam_scalars adam_scalars_at(const tt_optim_config *c, float lr, int64_t t)
+{
+    double bc1 = 1.0 - pow((double)c->beta1, (double)t);
+    double bc2 = 1.0 - pow((double)c->beta2, (double)t);
+    return (adam_scalars){
+        .decoupled = c->kind == TT_OPTIM_ADAMW,
+        .wd = c->weight_decay,
+        .eps = c->eps,
+        .b2 = c->beta2,
+        .w1 = (float)(1.0 - (double)c->beta1),
+        .w2 = (float)(1.0 - (double)c->beta2),
+        .neg_step = (float)(-((double)lr / bc1)),
+        .bc2_sqrt = (float)sqrt(bc2),
+        .decay = (float)(1.0 - (double)lr * (double)c->weight_decay),
+    };
+}
+
 static void adam_update(const tt_optim_config *c, float *p, const float *gr, float *m, float *v,
                         int64_t n, float lr, int64_t t)
 {
-    bool decoupled = c->kind == TT_OPTIM_ADAMW;
-    float wd = c->weight_decay, eps = c->eps, b2 = c->beta2;
-    double bc1 = 1.0 - pow((double)c->beta1, (double)t);
-    double bc2 = 1.0 - pow((double)c->beta2, (double)t);
-    float w1 = (float)(1.0 - (double)c->beta1), w2 = (float)(1.0 - (double)c->beta2);
-    float neg_step = (float)(-((double)lr / bc1));
-    float bc2_sqrt = (float)sqrt(bc2);
-    float decay = (float)(1.0 - (double)lr * (double)wd);
+    adam_scalars k = adam_scalars_at(c, lr, t);
+    bool decoupled = k.decoupled;
+    float wd = k.wd, eps = k.eps, b2 = k.b2, w1 = k.w1, w2 = k.w2, neg_step = k.neg_step;
+    float bc2_sqrt = k.bc2_sqrt, decay = k.decay;
 #pragma omp parallel for if (n > TT_OPTIM_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float g = gr[i];
@@ -290,6 +370,38 @@ static void adam_update(const tt_optim_config *c, float *p, const float *gr, flo
     }
 }
 
+static tt_status device_adam(tt_optim *o, tt_optim_param *pp, tt_dbuf *p, tt_dbuf *gr, float lr,
+                             int64_t t)
+{
+    adam_scalars k = adam_scalars_at(&o->cfg, lr, t);
+    return TT_DEV_LAUNCH(o->e->dev, "tt_train_adam_step", pp->numel, TT_KBUF(p), TT_KBUF(gr),
+                         TT_KBUF(pp->d1), TT_KBUF(pp->d2), TT_KI64(pp->numel), TT_KF32(k.wd),
+                         TT_KF32(k.eps), TT_KF32(k.b2), TT_KF32(k.w1), TT_KF32(k.w2),
+                         TT_KF32(k.neg_step), TT_KF32(k.bc2_sqrt), TT_KF32(k.decay),
+                         TT_KI32(k.decoupled));
+}
+
+/* The same updates with the device's kernels (kernels/shared: tt_sgd_step, tt_train_adam_step),
+ * which compute what sgd_update and adam_update compute, operation for operation. */
+static tt_status device_step(tt_optim *o, float lr, bool first)
+{
+    tt_exec *e = o->e;
+    const tt_optim_config *c = &o->cfg;
+    for (int k = 0; k < o->n_params; k++) {
+        tt_optim_param *pp = &o->params[k];
+        tt_dbuf *p = e->dval[pp->id], *gr = e->dgrad[pp->id];
+        if (c->kind == TT_OPTIM_SGD) {
+            tt_dev_sgd a = {pp->numel,   p,           gr,           pp->d1,
+                            lr,          c->momentum, c->dampening, c->weight_decay,
+                            c->nesterov, first};
+            TT_CHECK(e->dev->ops->sgd_step(e->dev, &a));
+        } else {
+            TT_CHECK(device_adam(o, pp, p, gr, lr, o->steps + 1));
+        }
+    }
+    return TT_OK;
+}
+
 tt_status tt_optim_step(tt_optim *o, float lr)
 {
     TT_CHECK_NULL(o, "tt_optim_step");
@@ -300,6 +412,11 @@ tt_status tt_optim_step(tt_optim *o, float lr)
                        (double)lr);
     tt_graph *g = tt_exec_graph(o->e);
     bool first = o->steps == 0;
+    if (o->e->dev) {
+        TT_CHECK(device_step(o, lr, first));
+        o->steps++;
+        return TT_OK;
+    }
     for (int k = 0; k < o->n_params; k++) {
         tt_optim_param *pp = &o->params[k];
         float *p = tt_tensor_f32(g->values[pp->id].data);
@@ -350,6 +467,9 @@ tt_status tt_clip_grad_norm(tt_exec *e, float max_norm, float *norm_out)
         int64_t n = tt_tensor_numel(gt);
 #pragma omp parallel for if (n > TT_OPTIM_PAR_MIN)
         for (int64_t j = 0; j < n; j++) d[j] *= cf;
+        /* on a device d is a read-back copy: store the clipped gradient back */
+        if (e->dev)
+            TT_CHECK(e->dev->ops->write_at(e->dev, e->dgrad[i], 0, d, (size_t)n * sizeof(float)));
     }
     return TT_OK;
 }

@@ -4,6 +4,7 @@
  *
  *   bench_train --model mlp|cnn [--steps N] [--warmup W] [--threads T] [--batch B] [--json]
  *   bench_train --config CONFIG.yaml [--qat] [...]   a config's model, fp32 or fake-quantised
+ *   [--backend cpu|opencl[:N]|cuda[:N]]   where the training step runs (default cpu)
  *   bench_train --sgemm-peak [--threads T] [--json]
  *   bench_train --linear-gflops [--steps N] [--warmup W] [--threads T] [--json]
  */
@@ -25,6 +26,8 @@ typedef struct bench_args {
     bool qat;           /* --qat: that model through tt_qat_prepare (default qat settings) */
     int steps, warmup, threads, batch;
     bool json;
+    const char *backend;    /* --backend: tt_exec_create_on's name */
+    char backend_used[192]; /* what the executor reports */
 } bench_args;
 
 typedef struct step_stats {
@@ -66,7 +69,7 @@ static int fail(const char *what)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_train --model mlp|cnn [--steps N] [--warmup W] [--threads T]\n"
-               "                   [--batch B] [--json] [--cpu-clock]\n"
+               "                   [--batch B] [--json] [--cpu-clock] [--backend B]\n"
                "       bench_train --config CONFIG.yaml [--qat] [same options]\n"
                "       bench_train --sgemm-peak [--threads T] [--json]\n"
                "       bench_train --linear-gflops [--steps N] [--warmup W] [--threads T] "
@@ -87,7 +90,12 @@ static int parse_int(const char *opt, const char *s, int lo, int *out)
 
 static int parse_args(int argc, char **argv, bench_args *a)
 {
-    *a = (bench_args){.mode = MODE_TRAIN, .steps = 200, .warmup = 20, .threads = 2, .batch = 128};
+    *a = (bench_args){.mode = MODE_TRAIN,
+                      .steps = 200,
+                      .warmup = 20,
+                      .threads = 2,
+                      .batch = 128,
+                      .backend = "cpu"};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int err = 0;
@@ -96,6 +104,9 @@ static int parse_args(int argc, char **argv, bench_args *a)
             i++;
         } else if (!strcmp(o, "--config") && v) {
             a->config = a->model = v;
+            i++;
+        } else if (!strcmp(o, "--backend") && v) {
+            a->backend = v;
             i++;
         } else if (!strcmp(o, "--qat")) {
             a->qat = true;
@@ -245,7 +256,7 @@ static tt_status build_config(const bench_args *a, tt_graph **g, tt_rng *rng, be
 /* Trains a fresh model for warmup + steps steps on one fixed random batch and times each step.
  * The timed step includes copying the batch into the executor: PyTorch reuses its tensor, so
  * this charges tinytrain for work the PyTorch side does not do (a conservative choice). */
-static int run_train(const bench_args *a, step_stats *st)
+static int run_train(bench_args *a, step_stats *st)
 {
     tt_rng rng;
     tt_rng_seed(&rng, 42, 0);
@@ -266,10 +277,11 @@ static int run_train(const bench_args *a, step_stats *st)
         fail("building the model");
         goto out;
     }
-    if (tt_exec_create(g, a->batch, &e)) {
-        fail("tt_exec_create");
+    if (tt_exec_create_on(g, a->batch, a->backend, &e)) {
+        fail("tt_exec_create_on");
         goto out;
     }
+    snprintf(a->backend_used, sizeof a->backend_used, "%s", tt_exec_backend(e));
     tt_optim_config oc = tt_optim_defaults(TT_OPTIM_SGD);
     oc.lr = 0.01f;
     oc.momentum = 0.9f;
@@ -430,7 +442,7 @@ static void print_common_json(const bench_args *a)
         printf("null");
 }
 
-static int run_linear(const bench_args *a)
+static int run_linear(bench_args *a)
 {
     gemm_call calls[9];
     int nc = mlp_gemms(a->batch, calls);
@@ -517,15 +529,17 @@ int main(int argc, char **argv)
         printf("{\"mode\": \"train\", \"model\": \"%s\", \"qat\": %s, ", a.model,
                a.qat ? "true" : "false");
         print_common_json(&a);
+        printf(", \"backend\": ");
+        json_str(a.backend_used);
         printf(", \"batch\": %d, \"steps\": %d, \"warmup\": %d, \"median_ms\": %.4f, "
                "\"mean_ms\": %.4f, \"min_ms\": %.4f, \"loss_first\": %.6f, \"loss_last\": %.6f}\n",
                a.batch, a.steps, a.warmup, st.median_ms, st.mean_ms, st.min_ms, st.loss_first,
                st.loss_last);
     } else {
-        printf("tinytrain %s: %s, batch %d, %d threads, %d steps (+%d warm-up): median %.3f "
-               "ms/step, mean %.3f, min %.3f; loss %.4f -> %.4f\n",
-               tt_version(), a.model, a.batch, a.threads, a.steps, a.warmup, st.median_ms,
-               st.mean_ms, st.min_ms, st.loss_first, st.loss_last);
+        printf("tinytrain %s: %s on %s, batch %d, %d threads, %d steps (+%d warm-up): median "
+               "%.3f ms/step, mean %.3f, min %.3f; loss %.4f -> %.4f\n",
+               tt_version(), a.model, a.backend_used, a.batch, a.threads, a.steps, a.warmup,
+               st.median_ms, st.mean_ms, st.min_ms, st.loss_first, st.loss_last);
     }
     return 0;
 }

@@ -48,8 +48,10 @@ typedef struct tt_cli_train_args {
     int n_flags;
     void (*usage)(FILE *f);
     bool allow_smoke;
+    bool allow_backend; /* --backend cpu|opencl[:N]|cuda[:N] */
     /* parsed */
     const char *config;
+    const char *backend; /* NULL: cpu */
     bool resume, smoke;
     tt_out_mode mode;
     const char *ov_key[TT_CLI_MAX_OVERRIDES], *ov_val[TT_CLI_MAX_OVERRIDES];

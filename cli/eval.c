@@ -22,6 +22,7 @@ static void eval_usage(FILE *f)
             "options:\n"
             "  --config FILE         use this config's data and model instead of the stored one\n"
             "  --threads T           threads (0: all cores)\n"
+            "  --backend B           cpu (default), opencl[:N] or cuda[:N]: where it runs\n"
             "  --limit N             only the first N test samples\n"
             "  --save-inputs F.npy   also write the test inputs as fed to the model [N, ...]\n"
             "  --save-outputs F.npy  also write the model's outputs [N, ...]\n"
@@ -99,7 +100,7 @@ static tt_status save_arrays(tt_trainer *t, const char *in_path, const char *out
 }
 
 typedef struct eval_args {
-    const char *ckpt, *cfg_path, *threads, *limit, *save_in, *save_out;
+    const char *ckpt, *cfg_path, *threads, *limit, *save_in, *save_out, *backend;
     bool json;
 } eval_args;
 
@@ -110,6 +111,7 @@ static int parse(int argc, char **argv, eval_args *a)
         size_t off;
     } vals[] = {{"--config", offsetof(eval_args, cfg_path)},
                 {"--threads", offsetof(eval_args, threads)},
+                {"--backend", offsetof(eval_args, backend)},
                 {"--limit", offsetof(eval_args, limit)},
                 {"--save-inputs", offsetof(eval_args, save_in)},
                 {"--save-outputs", offsetof(eval_args, save_out)}};
@@ -161,6 +163,7 @@ static int run(const eval_args *a, tt_config *cfg)
         }
         o.max_test = v;
     }
+    o.backend = a->backend;
     tt_trainer *t = NULL;
     tt_eval_result r;
     int rc = TT_EXIT_OK;

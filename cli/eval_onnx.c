@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli/cli.h"
+#include "tinytrain/backends.h"
 #include "cli/eval_onnx.h"
 #include "tinytrain/tinytrain.h"
 #include "data/clock.h"
@@ -32,6 +33,7 @@ static void usage(FILE *f)
            "  --mode M             int8 (default: QDQ patterns on integer kernels) or float\n"
            "  --batch N            samples per runtime batch (default 64)\n"
            "  --threads N          threads (default: all cores)\n"
+           "  --backend B          cpu (default), opencl[:N] or cuda[:N]: where the model runs\n"
            "comparing and studies:\n"
            "  --compare OTHER.onnx  also evaluate OTHER on the same data: side by side, deltas,\n"
            "                       top-1 agreement and the gate's output PLCC drop\n"
@@ -54,7 +56,7 @@ static void usage(FILE *f)
 }
 
 typedef struct args {
-    const char *model, *data, *split, *task, *limit, *mode, *batch, *threads, *compare;
+    const char *model, *data, *split, *task, *limit, *mode, *batch, *threads, *compare, *backend;
     const char *calibration, *calib_sizes, *method, *work_dir, *confusion_svg, *sens_svg, *json;
     bool sensitivity, per_tensor, quiet;
 } args;
@@ -94,6 +96,7 @@ static const char **value_slot(args *a, const char *flag)
         {"--mode", offsetof(args, mode)},
         {"--batch", offsetof(args, batch)},
         {"--threads", offsetof(args, threads)},
+        {"--backend", offsetof(args, backend)},
         {"--compare", offsetof(args, compare)},
         {"--calibration", offsetof(args, calibration)},
         {"--calib-sizes", offsetof(args, calib_sizes)},
@@ -210,6 +213,11 @@ static int check_run(const args *a, plan *p)
         return usage_error("--mode must be int8 or float, got", a->mode);
     if (a->batch && !positive("--batch", a->batch, 1 << 20, &p->rt.max_batch)) return TT_EXIT_USAGE;
     if (a->threads && !positive("--threads", a->threads, 1024, &p->threads)) return TT_EXIT_USAGE;
+    if (a->backend && tt_backend_check(a->backend) != TT_OK) {
+        fprintf(stderr, "tinytrain eval: --backend: %s\n", tt_last_error());
+        return TT_EXIT_USAGE;
+    }
+    p->rt.backend = a->backend;
     return 0;
 }
 

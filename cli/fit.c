@@ -19,6 +19,8 @@ static void fit_usage(FILE *f)
                "  --lr LR            base learning rate\n"
                "  --resume           continue from DIR/last.h5 (bit-identical to an uninterrupted "
                "run)\n"
+               "  --backend B        cpu (default), opencl, opencl:N, cuda or cuda:N: where the\n"
+               "                     model trains ('tinytrain backends' lists the devices)\n"
                "  --quiet            print nothing but errors\n"
                "  --json             one JSON object per epoch on stdout\n"
                "  -h, --help         this help\n");
@@ -32,7 +34,8 @@ static const tt_cli_flag fit_flags[] = {
 static int run(tt_config *cfg, const tt_cli_train_args *a, int argc, char **argv)
 {
     tt_trainer *t = NULL;
-    if (tt_trainer_create(cfg, true, &t) != TT_OK) {
+    tt_trainer_opts o = {.backend = a->backend};
+    if (tt_trainer_create_ex(cfg, true, &o, &t) != TT_OK) {
         tt_cli_error("fit", "setting up the run", true);
         return TT_EXIT_FAIL;
     }
@@ -46,9 +49,9 @@ static int run(tt_config *cfg, const tt_cli_train_args *a, int argc, char **argv
         return TT_EXIT_FAIL;
     }
     if (a->mode == TT_OUT_HUMAN)
-        printf("tinytrain fit: %s (%s), %lld parameters, %d epochs, batch %d -> %s\n", cfg->name,
-               tt_task_name(cfg->task), (long long)tt_trainer_num_params(t), cfg->epochs,
-               cfg->batch_size, cfg->output_dir);
+        printf("tinytrain fit: %s (%s), %lld parameters, %d epochs, batch %d, on %s -> %s\n",
+               cfg->name, tt_task_name(cfg->task), (long long)tt_trainer_num_params(t), cfg->epochs,
+               cfg->batch_size, tt_trainer_backend(t), cfg->output_dir);
     tt_fit_callbacks cb = {
         .on_progress = tt_cli_on_progress, .on_epoch = tt_cli_on_epoch, .user = &ui};
     int rc = TT_EXIT_OK;
@@ -71,7 +74,8 @@ int tt_cmd_fit(int argc, char **argv)
     tt_cli_train_args a = {.cmd = "fit",
                            .flags = fit_flags,
                            .n_flags = sizeof fit_flags / sizeof *fit_flags,
-                           .usage = fit_usage};
+                           .usage = fit_usage,
+                           .allow_backend = true};
     tt_config *cfg = NULL;
     int rc = tt_cli_train_args_load(argc, argv, &a, &cfg);
     if (rc) return rc < 0 ? TT_EXIT_OK : rc;

@@ -1,5 +1,6 @@
 /* tinytrain gate: every registered int8 model against its fp32 baseline (docs/gate.md). */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli/cli.h"
+#include "tinytrain/backends.h"
 #include "tinytrain/gate.h"
 #include "tinytrain/tinytrain.h"
 #include "data/clock.h"
@@ -45,7 +47,11 @@ static void gate_usage(FILE *f)
             "  --seed S           seed of tinytrain's PCG32 generator (default %d; not numpy's\n"
             "                     default_rng, so the inputs differ from the seed's gate)\n"
             "  --mode M           runtime mode, int8 (integer kernels, default) or float\n"
-            "  --backends LIST    backends to run on; only cpu is built\n"
+            "  --backends LIST    run both models of every entry on each backend of LIST\n"
+            "                     (cpu, opencl, opencl:N, cuda, cuda:N; default cpu) and print\n"
+            "                     the per-backend table; a backend with no device here is\n"
+            "                     reported unavailable (skipped), and a drop more than 1e-4\n"
+            "                     from cpu's (when cpu is listed) fails that row\n"
             "  --threads T        threads (0: all cores)\n"
             "  -h, --help         this help\n\n"
             "exit status: 0 done (with --gate: every model passed or was skipped), 1 with\n"
@@ -172,20 +178,25 @@ static int check_data(const char *path)
     return 0;
 }
 
-/* The gate runs on cpu only: the OpenCL and CUDA device layers exist (tinytrain backends) but
- * do not run whole models yet (docs/backends.md). */
-static int check_backends(const char *list)
+#define GATE_MAX_BACKENDS 8
+#define GATE_EP_TOLERANCE 1e-4 /* |drop on a backend - drop on cpu| (issue 8, must-show 3) */
+
+/* The comma-separated --backends list, each name checked for its form (not yet for a device). */
+static int split_backends(const char *list, char names[][32], int *n)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list);
-    for (char *save = NULL, *b = strtok_r(buf, ",", &save); b; b = strtok_r(NULL, ",", &save))
-        if (strcmp(b, "cpu")) {
-            fprintf(stderr,
-                    "tinytrain gate: --backends: the gate cannot run on '%s' yet: only cpu "
-                    "runs whole models (see 'tinytrain backends' and docs/backends.md)\n",
-                    b);
-            return TT_EXIT_USAGE;
-        }
+    *n = 0;
+    for (char *save = NULL, *b = strtok_r(buf, ",", &save); b; b = strtok_r(NULL, ",", &save)) {
+        bool ok = strlen(b) < 32 &&
+                  (!strcmp(b, "cpu") || !strncmp(b, "opencl", 6) || !strncmp(b, "cuda", 4));
+        if (!ok || *n == GATE_MAX_BACKENDS)
+            return usage_error("--backends takes up to 8 of cpu, opencl, opencl:N, cuda, cuda:N "
+                               "separated by commas, got",
+                               list);
+        snprintf(names[(*n)++], 32, "%s", b);
+    }
+    if (*n == 0) return usage_error("--backends needs at least one backend, got", list);
     return 0;
 }
 
@@ -204,7 +215,6 @@ static int read_options(const gate_args *a, tt_gate_opts *o, double *budget)
         o->mode = TT_RT_FLOAT;
     else if (a->mode && strcmp(a->mode, "int8"))
         return usage_error("--mode is int8 or float, got", a->mode);
-    if (a->backends && check_backends(a->backends)) return TT_EXIT_USAGE;
     *budget = TT_REGISTRY_BUDGET_DEFAULT;
     if (a->budget) {
         char *end;
@@ -271,9 +281,10 @@ static int write_reports(const gate_args *a, const tt_gate_row *rows, int n, tt_
     return 0;
 }
 
-/* Gate the selection (a pair when reg is NULL) into rows, printing each line as it is done. */
+/* Gate the selection (a pair when reg is NULL) into rows, printing each line as it is done
+ * unless quiet. */
 static int run_all(const gate_args *a, const tt_registry *reg, const tt_gate_opts *o, double budget,
-                   tt_gate_row **rows, int *n)
+                   bool quiet, tt_gate_row **rows, int *n)
 {
     const tt_registry_entry **sel = NULL;
     int rc = 0, count = 1;
@@ -291,7 +302,7 @@ static int run_all(const gate_args *a, const tt_registry *reg, const tt_gate_opt
             rc = TT_EXIT_USAGE;
             break;
         }
-        report_row(&(*rows)[i]);
+        if (!quiet) report_row(&(*rows)[i]);
         *n = i + 1;
     }
     free(sel);
@@ -303,10 +314,100 @@ static void summary(const tt_gate_row *rows, int n)
     int pass = 0, skip = 0;
     for (int i = 0; i < n; i++) {
         pass += rows[i].status == TT_GATE_ST_PASS;
-        skip += rows[i].status == TT_GATE_ST_SKIPPED_FP32;
+        skip +=
+            rows[i].status == TT_GATE_ST_SKIPPED_FP32 || rows[i].status == TT_GATE_ST_UNAVAILABLE;
     }
     fprintf(stderr, "tinytrain gate: %d passed, %d failed, %d skipped\n", pass, n - pass - skip,
             skip);
+}
+
+/* Rows of a backend with no device say so instead of carrying the load error. */
+static void mark_unavailable(tt_gate_row *rows, int n, const char *backend, const char *why)
+{
+    for (int i = 0; i < n; i++) {
+        if (rows[i].status != TT_GATE_ST_ERROR) continue;
+        rows[i].status = TT_GATE_ST_UNAVAILABLE;
+        snprintf(rows[i].message, sizeof rows[i].message, "backend %s unavailable: %s", backend,
+                 why);
+    }
+}
+
+/* A row measured on a device must drop what the same model drops on the CPU, to 1e-4. */
+static void check_agreement(tt_gate_row *rows, int per, int nb, const int *cpu_block)
+{
+    if (*cpu_block < 0) return;
+    const tt_gate_row *ref = rows + (size_t)*cpu_block * per;
+    for (int b = 0; b < nb; b++) {
+        if (b == *cpu_block) continue;
+        for (int i = 0; i < per; i++) {
+            tt_gate_row *r = &rows[(size_t)b * per + i];
+            if (!r->measured || !ref[i].measured) continue;
+            double d = fabs(r->m.drop - ref[i].m.drop);
+            if (d <= GATE_EP_TOLERANCE && !(isnan(r->m.drop) != isnan(ref[i].m.drop))) continue;
+            r->status = TT_GATE_ST_FAIL;
+            snprintf(r->message, sizeof r->message,
+                     "drop %.6f differs from cpu's %.6f by %.2e (limit %.0e)", r->m.drop,
+                     ref[i].m.drop, d, GATE_EP_TOLERANCE);
+        }
+    }
+}
+
+/* The per-backend table: one line per model and backend. */
+static void print_table(const tt_gate_row *rows, int per, int nb, int cpu_block)
+{
+    printf("\n| model | backend | status | PLCC | drop | drop - cpu | worst_abs | wall s |\n"
+           "|---|---|---|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < per; i++)
+        for (int b = 0; b < nb; b++) {
+            const tt_gate_row *r = &rows[(size_t)b * per + i];
+            printf("| %s | %s | %s | ", r->id, r->backend, tt_gate_status_name(r->status));
+            if (!r->measured) {
+                printf("- | - | - | - | - |\n");
+                continue;
+            }
+            const tt_gate_row *c = cpu_block >= 0 ? &rows[(size_t)cpu_block * per + i] : NULL;
+            char dc[32] = "-";
+            if (c && c->measured) snprintf(dc, sizeof dc, "%+.2e", r->m.drop - c->m.drop);
+            printf("%.6f | %.6f | %s | %.4f | %.3f |\n", r->m.plcc, r->m.drop, dc, r->m.worst_abs,
+                   r->run_s);
+        }
+}
+
+/* Every entry (or the pair) on each backend, block after block of rows. */
+static int run_backends(const gate_args *a, const tt_registry *reg, tt_gate_opts *o, double budget,
+                        char names[][32], int nb, tt_gate_row **rows, int *per, int *cpu_block)
+{
+    *rows = NULL;
+    *cpu_block = -1;
+    for (int b = 0; b < nb; b++) {
+        if (!strcmp(names[b], "cpu") && *cpu_block < 0) *cpu_block = b;
+        char why[512] = "";
+        if (tt_backend_check(names[b]) != TT_OK) snprintf(why, sizeof why, "%s", tt_last_error());
+        if (nb > 1) printf("backend %s%s%s\n", names[b], why[0] ? ": " : "", why);
+        o->backend = names[b];
+        tt_gate_row *block = NULL;
+        int n = 0;
+        int rc = run_all(a, reg, o, budget, why[0] != '\0', &block, &n);
+        if (!rc && b > 0 && n != *per) rc = usage_error("internal error: blocks differ", NULL);
+        tt_gate_row *grown =
+            rc ? NULL : realloc(*rows, (size_t)(b + 1) * (n ? n : 1) * sizeof **rows);
+        if (!rc && !grown) rc = usage_error("out of memory", NULL);
+        if (rc) {
+            free(block);
+            return rc;
+        }
+        *rows = grown;
+        *per = n;
+        if (why[0]) {
+            mark_unavailable(block, n, names[b], why);
+            for (int i = 0; i < n; i++) report_row(&block[i]);
+        }
+        memcpy(*rows + (size_t)b * n, block, (size_t)n * sizeof *block);
+        free(block);
+    }
+    check_agreement(*rows, *per, nb, cpu_block);
+    if (nb > 1 || strcmp(names[0], "cpu")) print_table(*rows, *per, nb, *cpu_block);
+    return 0;
 }
 
 int tt_cmd_gate(int argc, char **argv)
@@ -314,12 +415,16 @@ int tt_cmd_gate(int argc, char **argv)
     gate_args a = {0};
     tt_gate_opts o = {0};
     double budget = 0;
+    char names[GATE_MAX_BACKENDS][32];
+    int nb = 1;
+    snprintf(names[0], sizeof names[0], "cpu");
     int rc = parse(argc, argv, &a);
     if (rc == -1) { /* --help */
         free(a.ids);
         return TT_EXIT_OK;
     }
-    if (rc || (rc = check_combination(&a)) || (rc = read_options(&a, &o, &budget))) {
+    if (rc || (rc = check_combination(&a)) || (rc = read_options(&a, &o, &budget)) ||
+        (a.backends && (rc = split_backends(a.backends, names, &nb)))) {
         free(a.ids);
         return rc;
     }
@@ -333,11 +438,16 @@ int tt_cmd_gate(int argc, char **argv)
         return TT_EXIT_USAGE;
     }
     tt_gate_row *rows = NULL;
-    int n = 0;
-    rc = run_all(&a, pair ? NULL : &reg, &o, budget, &rows, &n);
+    int per = 0, cpu_block = -1;
+    rc = run_backends(&a, pair ? NULL : &reg, &o, budget, names, nb, &rows, &per, &cpu_block);
+    int n = per * nb;
     if (!rc) {
-        if (n == 0) fprintf(stderr, "tinytrain gate: %s registers no models\n", registry);
+        if (per == 0) fprintf(stderr, "tinytrain gate: %s registers no models\n", registry);
         summary(rows, n);
+        char list[GATE_MAX_BACKENDS * 33] = "";
+        for (int b = 0; b < nb; b++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", b ? "," : "",
+                     names[b]);
         /* main passes argv + 1: argv[-1] is the program, recorded for a complete command. */
         tt_gate_run run = {.argc = argc + 1,
                            .argv = argv - 1,
@@ -345,7 +455,7 @@ int tt_cmd_gate(int argc, char **argv)
                            .out_json = a.out_json,
                            .out_md = a.out_md,
                            .dump_dir = a.dump,
-                           .backend = "cpu",
+                           .backend = list,
                            .opts = &o,
                            .wall_s = tt_clock_s() - t0};
         rc = write_reports(&a, rows, n, &run);

@@ -29,6 +29,7 @@ static void qat_usage(FILE *f)
             "  --smoke            tiny run that still goes through every phase (CI): 1 fp32\n"
             "                     epoch, 2 fine-tune epochs, 2048 training / 1000 test samples\n"
             "  --resume           continue an interrupted run from its checkpoints\n"
+            "  --backend B        cpu (default), opencl[:N] or cuda[:N]: where every phase runs\n"
             "  --quiet            print nothing but errors\n"
             "  --json             one JSON object per epoch on stdout\n"
             "  -h, --help         this help\n");
@@ -79,7 +80,8 @@ int tt_cmd_qat(int argc, char **argv)
                            .flags = qat_flags,
                            .n_flags = sizeof qat_flags / sizeof *qat_flags,
                            .usage = qat_usage,
-                           .allow_smoke = true};
+                           .allow_smoke = true,
+                           .allow_backend = true};
     tt_config *cfg = NULL;
     int rc = tt_cli_train_args_load(argc, argv, &a, &cfg);
     if (rc) return rc < 0 ? TT_EXIT_OK : rc;
@@ -90,6 +92,7 @@ int tt_cmd_qat(int argc, char **argv)
         .on_progress = tt_cli_on_progress, .on_epoch = tt_cli_on_epoch, .user = &ui};
     tt_qat_run_opts o = {.smoke = a.smoke,
                          .resume = a.resume,
+                         .backend = a.backend,
                          .argc = argc + 1,
                          .argv = argv - 1,
                          .cb = &cb,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "tinytrain/backends.h"
 
 static int parse(int argc, char **argv, tt_cli_train_args *a)
 {
@@ -18,6 +19,10 @@ static int parse(int argc, char **argv, tt_cli_train_args *a)
         }
         if (a->allow_smoke && !strcmp(s, "--smoke")) {
             a->smoke = true;
+            continue;
+        }
+        if (a->allow_backend && !strcmp(s, "--backend")) {
+            if (!(a->backend = tt_cli_value(a->cmd, argc, argv, &i))) return TT_EXIT_USAGE;
             continue;
         }
         if (!strcmp(s, "--quiet") || !strcmp(s, "--json")) {
@@ -44,6 +49,10 @@ static int parse(int argc, char **argv, tt_cli_train_args *a)
             return TT_EXIT_USAGE;
         }
         a->config = s;
+    }
+    if (a->backend && tt_backend_check(a->backend) != TT_OK) {
+        fprintf(stderr, "tinytrain %s: --backend: %s\n", a->cmd, tt_last_error());
+        return TT_EXIT_USAGE;
     }
     if (!a->config) {
         fprintf(stderr, "tinytrain %s: missing CONFIG.yaml (see 'tinytrain %s --help')\n", a->cmd,

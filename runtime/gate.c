@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "autograd/internal.h"
+#include "data/clock.h"
 #include "data/sha256.h"
 #include "tinytrain/gate.h"
 #include "tinytrain/npy.h"
@@ -46,7 +47,7 @@ static void run_free(gate_run *r)
 static tt_status load(const char *path, const char *which, const tt_gate_opts *o, tt_runtime **rt,
                       char *input_name)
 {
-    tt_runtime_opts ro = {.mode = o->mode};
+    tt_runtime_opts ro = {.mode = o->mode, .backend = o->backend};
     tt_model *m = NULL;
     tt_status s = tt_onnx_import(path, NULL, &m);
     if (s == TT_OK) {
@@ -195,7 +196,13 @@ static void measure(const char *fp32, const char *int8, const tt_gate_opts *o, t
     row->samples = n;
     gate_run r = {0};
     tt_status s = prepare(&r, fp32, int8, o, n, row);
-    if (s == TT_OK) s = run_samples(&r, n);
+    if (s == TT_OK) {
+        /* both executors were created on the same backend; name the device they got */
+        fmt(row->backend, sizeof row->backend, "%s", tt_runtime_backend(r.int8));
+        double t0 = tt_clock_s();
+        s = run_samples(&r, n);
+        row->run_s = tt_clock_s() - t0;
+    }
     if (s == TT_OK)
         s = tt_sha256_hex(r.x, (size_t)(r.in_per * n) * sizeof(float), row->inputs_sha256);
     if (s == TT_OK && o->dump_dir) s = dump(&r, o->dump_dir, row->id, n);
@@ -298,6 +305,7 @@ static void row_init(tt_gate_row *row, const char *id, const char *mode, double 
     snprintf(row->mode, sizeof row->mode, "%s", mode);
     row->budget = budget;
     row->samples = o->samples > 0 ? o->samples : TT_GATE_SAMPLES_DEFAULT;
+    snprintf(row->backend, sizeof row->backend, "%s", o->backend ? o->backend : "cpu");
     row->m.plcc = row->m.drop = row->m.worst_abs = NAN;
 }
 

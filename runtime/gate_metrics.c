@@ -99,8 +99,9 @@ tt_status tt_gate_inputs(const tt_shape *input_shape, int64_t n_samples, uint64_
 
 const char *tt_gate_status_name(tt_gate_status s)
 {
-    static const char *const names[] = {"pass", "fail", "skipped_fp32", "missing_model", "error"};
-    return (unsigned)s < 5 ? names[s] : "?";
+    static const char *const names[] = {"pass",          "fail",  "skipped_fp32",
+                                        "missing_model", "error", "unavailable"};
+    return (unsigned)s < 6 ? names[s] : "?";
 }
 
 /* ---- the lines ---- */
@@ -109,7 +110,7 @@ void tt_gate_line(const tt_gate_row *r, char *buf, size_t len)
 {
     const char *tag = r->status == TT_GATE_ST_PASS ? "PASS" : "FAIL";
     const tt_gate_metrics *m = &r->m;
-    if (r->status == TT_GATE_ST_SKIPPED_FP32) {
+    if (r->status == TT_GATE_ST_SKIPPED_FP32 || r->status == TT_GATE_ST_UNAVAILABLE) {
         fmt(buf, len, "[skip] %s " EM_DASH " %s", r->id, r->message);
     } else if (!r->measured) {
         fmt(buf, len, "[FAIL] %s " EM_DASH " %s", r->id, r->message);
@@ -127,7 +128,8 @@ void tt_gate_line(const tt_gate_row *r, char *buf, size_t len)
 bool tt_gate_all_ok(const tt_gate_row *rows, int n)
 {
     for (int i = 0; i < n; i++)
-        if (rows[i].status != TT_GATE_ST_PASS && rows[i].status != TT_GATE_ST_SKIPPED_FP32)
+        if (rows[i].status != TT_GATE_ST_PASS && rows[i].status != TT_GATE_ST_SKIPPED_FP32 &&
+            rows[i].status != TT_GATE_ST_UNAVAILABLE)
             return false;
     return true;
 }

@@ -31,7 +31,8 @@ static void count(const tt_gate_row *rows, int n, int *pass, int *fail, int *ski
     for (int i = 0; i < n; i++) {
         if (rows[i].status == TT_GATE_ST_PASS)
             ++*pass;
-        else if (rows[i].status == TT_GATE_ST_SKIPPED_FP32)
+        else if (rows[i].status == TT_GATE_ST_SKIPPED_FP32 ||
+                 rows[i].status == TT_GATE_ST_UNAVAILABLE)
             ++*skip;
         else
             ++*fail;
@@ -99,6 +100,8 @@ static void md_row(FILE *f, const tt_gate_row *r, const tt_gate_opts *o)
 {
     fputs("| ", f);
     md_cell(f, r->id);
+    fputs(" | ", f);
+    md_cell(f, r->backend);
     fprintf(f, " | %s | %s | ", r->mode, tt_gate_status_name(r->status));
     md_num(f, r->m.plcc, "%.6f");
     fputs(" | ", f);
@@ -107,6 +110,8 @@ static void md_row(FILE *f, const tt_gate_row *r, const tt_gate_opts *o)
     md_num(f, r->status == TT_GATE_ST_SKIPPED_FP32 ? NAN : r->budget, "%.4f");
     fputs(" | ", f);
     md_num(f, r->m.worst_abs, "%.4f");
+    fputs(" | ", f);
+    md_num(f, r->measured ? r->run_s : NAN, "%.3f");
     fputs(" | ", f);
     md_inputs(f, r, o);
     fputs(" | ", f);
@@ -133,8 +138,9 @@ tt_status tt_gate_write_md(const char *path, const tt_gate_row *rows, int n, con
             pass, fail, skip, (long long)(o && o->samples ? o->samples : TT_GATE_SAMPLES_DEFAULT),
             (unsigned long long)(o ? o->seed : 0), mode_name(run),
             run->backend ? run->backend : "cpu", tt_version(), tt_git_revision());
-    fputs("| id | mode | status | PLCC | drop | budget | worst_abs | inputs | note |\n"
-          "|---|---|---|---:|---:|---:|---:|---|---|\n",
+    fputs("| id | backend | mode | status | PLCC | drop | budget | worst_abs | wall s | inputs | "
+          "note |\n"
+          "|---|---|---|---|---:|---:|---:|---:|---:|---|---|\n",
           f);
     for (int i = 0; i < n; i++) md_row(f, &rows[i], o);
     fclose(f);
@@ -175,6 +181,7 @@ static cJSON *row_json(const tt_gate_row *r, const tt_gate_opts *opts)
     cJSON_AddStringToObject(o, "id", r->id);
     cJSON_AddStringToObject(o, "quant_mode", r->mode);
     cJSON_AddStringToObject(o, "status", tt_gate_status_name(r->status));
+    cJSON_AddStringToObject(o, "backend", r->backend);
     /* ok: the row does not fail the gate (a pass, or an fp32 entry skipped). */
     cJSON_AddBoolToObject(o, "ok", tt_gate_all_ok(r, 1));
     add_num(o, "plcc", r->m.plcc);
@@ -202,6 +209,7 @@ static cJSON *row_json(const tt_gate_row *r, const tt_gate_opts *opts)
         add_num(o, "std_int8", r->m.std_int8);
         cJSON_AddNumberToObject(o, "values", (double)r->m.n);
         cJSON_AddNumberToObject(o, "samples", (double)r->samples);
+        cJSON_AddNumberToObject(o, "run_s", r->run_s);
         cJSON_AddStringToObject(o, "sample_shape", r->sample_shape);
         cJSON_AddStringToObject(o, "inputs_sha256", r->inputs_sha256);
     }

@@ -111,7 +111,12 @@ static tt_status runtime_init(tt_runtime *rt, const tt_runtime_opts *o)
                        (long long)(MAX_CHUNK_INPUT_BYTES >> 20));
     }
     count_stats(rt->plan, &rt->stats);
-    return tt_exec_create(rt->plan, rt->chunk, &rt->exec);
+    return tt_exec_create_on(rt->plan, rt->chunk, o->backend ? o->backend : "cpu", &rt->exec);
+}
+
+const char *tt_runtime_backend(const tt_runtime *rt)
+{
+    return rt ? tt_exec_backend(rt->exec) : "";
 }
 
 tt_status tt_runtime_create(tt_model *m, const tt_runtime_opts *opts, tt_runtime **out)

@@ -78,7 +78,9 @@ static tt_status phase_fp32(recipe *r)
     phase(r, "fp32", d);
     double t0 = tt_clock_s();
     tt_trainer *t = NULL;
-    tt_trainer_opts fo = {.max_train = r->topts.max_train, .max_test = r->topts.max_test};
+    tt_trainer_opts fo = {.max_train = r->topts.max_train,
+                          .max_test = r->topts.max_test,
+                          .backend = r->topts.backend};
     tt_status s = tt_trainer_create_ex(r->c_fp32, true, &fo, &t);
     if (s == TT_OK) tt_trainer_set_argv(t, r->o->argc, r->o->argv);
     if (s == TT_OK && r->o->resume && exists(last)) s = tt_trainer_resume(t);
@@ -92,7 +94,7 @@ static tt_status phase_fp32(recipe *r)
 static tt_status eval_fp32(recipe *r)
 {
     tt_trainer *t = NULL;
-    tt_trainer_opts eo = {.max_test = r->topts.max_test};
+    tt_trainer_opts eo = {.max_test = r->topts.max_test, .backend = r->topts.backend};
     tt_status s = tt_trainer_create_ex(r->cfg, false, &eo, &t);
     if (s == TT_OK && (s = tt_trainer_load_params(t, r->warm)) != TT_OK)
         s = tt_trainer_warm_start_failed(s, r->warm);
@@ -295,7 +297,7 @@ tt_status tt_qat_run(const tt_config *cfg, const tt_qat_run_opts *o, tt_qat_resu
     TT_CHECK_NULL(o, "tt_qat_run");
     TT_CHECK_NULL(res, "tt_qat_run");
     memset(res, 0, sizeof *res);
-    recipe r = {.cfg = cfg, .o = o, .q = cfg->qat, .res = res};
+    recipe r = {.cfg = cfg, .o = o, .q = cfg->qat, .res = res, .topts = {.backend = o->backend}};
     if (o->smoke) apply_smoke(&r);
     tt_status s = setup(&r);
     if (s == TT_OK) s = phase_fp32(&r);

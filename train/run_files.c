@@ -228,6 +228,7 @@ static cJSON *provenance_json(const tt_trainer *t)
     sources_json(t->test, data);
     tt_provenance_add_host(p);
     cJSON_AddNumberToObject(p, "seed", (double)t->cfg->seed);
+    cJSON_AddStringToObject(p, "backend", tt_trainer_backend(t));
     tt_provenance_add_time(p, "started_utc", t->started.tv_sec, t->wall_s);
     return p;
 }

@@ -161,7 +161,7 @@ static tt_status trainer_init(tt_trainer *t, bool train_data)
     TT_CHECK(build_model(t));
     TT_CHECK(load_data(t, train_data));
     TT_CHECK(alloc_buffers(t));
-    TT_CHECK(tt_exec_create(t->g, t->batch, &t->e));
+    TT_CHECK(tt_exec_create_on(t->g, t->batch, t->opts.backend ? t->opts.backend : "cpu", &t->e));
     tt_exec_seed(t->e, c->seed);
     if (!train_data) return TT_OK;
     TT_CHECK(tt_optim_create(&c->optim, t->e, &t->opt));
@@ -268,6 +268,11 @@ int64_t tt_trainer_num_params(const tt_trainer *t)
     return t ? tt_model_num_params(t->g) : 0;
 }
 
+const char *tt_trainer_backend(const tt_trainer *t)
+{
+    return t ? tt_exec_backend(t->e) : "";
+}
+
 const char *tt_trainer_path(const tt_trainer *t, const char *file, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s", t->cfg->output_dir, file);
@@ -291,6 +296,8 @@ static tt_status save_checkpoint(tt_trainer *t, const char *file)
                            : (char *)"{\"qat\": true, \"bn_fold\": \"fold\"}";
     }
     TT_CHECK(tt_checkpoint_meta_add_rng(&m, "dropout", tt_exec_rng(t->e)));
+    TT_CHECK(tt_exec_params_to_host(t->e));
+    if (t->opt) TT_CHECK(tt_optim_state_to_host(t->opt));
     return tt_checkpoint_save(tt_trainer_path(t, file, path, sizeof path), t->g, t->opt, &m);
 }
 
@@ -325,6 +332,8 @@ tt_status tt_trainer_resume(tt_trainer *t)
         t->best = m.best;
         s = tt_run_reload_history(t, t->epochs_done);
     }
+    if (s == TT_OK) s = tt_exec_params_to_device(t->e);
+    if (s == TT_OK) s = tt_optim_state_to_device(t->opt);
     tt_checkpoint_meta_free(&m);
     return s;
 }
@@ -333,7 +342,8 @@ tt_status tt_trainer_load_params(tt_trainer *t, const char *ckpt_path)
 {
     TT_CHECK_NULL(t, "tt_trainer_load_params");
     TT_CHECK_NULL(ckpt_path, "tt_trainer_load_params");
-    return tt_checkpoint_load(ckpt_path, t->g, NULL, NULL);
+    TT_CHECK(tt_checkpoint_load(ckpt_path, t->g, NULL, NULL));
+    return tt_exec_params_to_device(t->e);
 }
 
 tt_status tt_trainer_evaluate(tt_trainer *t, bool test, tt_eval_result *r)

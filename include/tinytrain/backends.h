@@ -1,9 +1,8 @@
 /* The compute backends available at run time: the CPU always, plus OpenCL and CUDA devices when
  * this build has those backends (CMake TT_OPENCL, TT_CUDA) and the machine has devices.
  *
- * Only discovery is public so far: the OpenCL and CUDA backends run FakeQuant and the int8 GEMM
- * bit-identically to the CPU, but no command trains or evaluates on them yet (docs/backends.md
- * says what exists and what does not). */
+ * Executors run on a backend through tt_exec_create_on (tinytrain/exec.h); docs/backends.md
+ * lists the ops each device backend has. */
 #ifndef TINYTRAIN_BACKENDS_H
 #define TINYTRAIN_BACKENDS_H
 
@@ -52,6 +51,10 @@ typedef struct tt_backend_list {
 /* Probe every backend. A backend without devices is not an error (its reason says why); the
  * call fails only on a NULL argument. */
 tt_status tt_backends_list(tt_backend_list *out);
+
+/* Whether backend ("cpu", "opencl[:N]", "cuda[:N]") can run here: TT_OK, or the reason (a
+ * malformed name, a backend this build lacks, no such device) as the error. */
+tt_status tt_backend_check(const char *backend);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,19 @@ typedef struct tt_exec tt_exec;
  * gain nodes while it exists; parameters stay owned by the graph and are used in place. */
 tt_status tt_exec_create(tt_graph *g, int64_t max_batch, tt_exec **out);
 void tt_exec_free(tt_exec *e);
+/* Plan g on a backend: "cpu" (tt_exec_create), "opencl" or "cuda", optionally ":N" for the Nth
+ * device of that backend ('tinytrain backends' lists them). On a device every activation,
+ * gradient, parameter and node state lives in device memory and every node runs a device kernel:
+ * a graph with an op that has none is refused here, naming it; nothing falls back to the CPU.
+ * tt_exec_value and tt_exec_grad then return host copies read back on each call (read-only). */
+tt_status tt_exec_create_on(tt_graph *g, int64_t max_batch, const char *backend, tt_exec **out);
+/* "cpu", or the device used: "opencl:0 (pthread-haswell-AMD EPYC 7B13)". */
+const char *tt_exec_backend(const tt_exec *e);
+/* A device executor works on its own copy of the parameters (and of BatchNorm's running
+ * statistics): copy them into the graph before reading, saving or exporting it, and back after
+ * changing them on the host (loading a checkpoint). Both do nothing on the CPU. */
+tt_status tt_exec_params_to_host(tt_exec *e);
+tt_status tt_exec_params_to_device(tt_exec *e);
 
 /* Copy one batch into an input value (n rows of its per-sample shape, dtype as declared). */
 tt_status tt_exec_set_input(tt_exec *e, int value_id, const void *data, int64_t n);

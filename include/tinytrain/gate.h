@@ -90,6 +90,7 @@ typedef struct tt_gate_opts {
     const char *dump_dir; /* NULL, or write <dump_dir>/<id>/input_NN.npy and the outputs */
     const char *data;     /* NULL, or an .npz whose samples every model is gated on */
     bool synthetic;       /* draw the samples even for entries with gate_data (the seed's gate) */
+    const char *backend;  /* NULL or "cpu", "opencl[:N]", "cuda[:N]": where both models run */
 } tt_gate_opts;
 
 typedef enum tt_gate_status {
@@ -98,9 +99,10 @@ typedef enum tt_gate_status {
     TT_GATE_ST_SKIPPED_FP32,  /* a registry entry with quant_mode fp32 */
     TT_GATE_ST_MISSING_MODEL, /* the fp32 or the int8 file is not there */
     TT_GATE_ST_ERROR,         /* a hash mismatch, or a model that cannot be loaded or run */
+    TT_GATE_ST_UNAVAILABLE,   /* the backend asked for has no device here (not a failure) */
 } tt_gate_status;
 
-/* "pass", "fail", "skipped_fp32", "missing_model", "error". */
+/* "pass", "fail", "skipped_fp32", "missing_model", "error", "unavailable". */
 const char *tt_gate_status_name(tt_gate_status s);
 
 typedef struct tt_gate_row {
@@ -119,6 +121,10 @@ typedef struct tt_gate_row {
      * (absolute when it exists), its SHA-256 and the array read. */
     char data_path[4096], data_sha256[65], data_array[TT_NAME_MAX];
     char sample_shape[64]; /* "[1, 1, 28, 28]" */
+    /* Where both models ran, as their executors report it ("cpu", "opencl:0 (device)"); the
+     * backend asked for when they could not be loaded there. */
+    char backend[192];
+    double run_s; /* wall time of the fp32 and int8 runs over every sample */
     int64_t samples;
     char message[1024]; /* why it failed or was skipped; "" for a pass */
 } tt_gate_row;
@@ -148,7 +154,7 @@ typedef struct tt_gate_run {
     double wall_s;
 } tt_gate_run;
 
-/* True when every row passed or was skipped. */
+/* True when every row passed or was skipped (an fp32 entry, or an unavailable backend). */
 bool tt_gate_all_ok(const tt_gate_row *rows, int n);
 /* The Markdown table and the JSON report ({gate_pass, models[], run_provenance}; sorted keys,
  * 2-space indent), each written atomically. Write the Markdown first: the JSON records its

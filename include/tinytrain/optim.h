@@ -43,6 +43,11 @@ tt_optim_kind tt_optim_get_kind(const tt_optim *o);
 int tt_optim_state_count(const tt_optim *o);
 tt_status tt_optim_state_get(const tt_optim *o, int i, const char **name, float **data,
                              int64_t *numel);
+/* With an executor on a device the state lives there: copy it to the host before reading it
+ * through tt_optim_state_get (saving a checkpoint) and back after writing it (loading one).
+ * Both do nothing on the CPU. */
+tt_status tt_optim_state_to_host(tt_optim *o);
+tt_status tt_optim_state_to_device(tt_optim *o);
 /* Restore the step count (it drives Adam's bias correction and SGD's first-step buffer). */
 tt_status tt_optim_set_steps(tt_optim *o, int64_t steps);
 

@@ -60,7 +60,10 @@ typedef struct tt_qat_run_opts {
      * second), on the first 2048 training and 1000 test samples. */
     bool smoke;
     bool resume; /* continue an interrupted run from its checkpoints */
-    int argc;    /* recorded in the reports' run_provenance */
+    /* NULL or "cpu", "opencl[:N]", "cuda[:N]": every phase (fp32 training, calibration, the
+     * fake-quant fine-tune and the evaluations) runs there (tt_trainer_opts.backend). */
+    const char *backend;
+    int argc; /* recorded in the reports' run_provenance */
     char *const *argv;
     const tt_fit_callbacks *cb; /* progress of each training phase (may be NULL) */
     void (*on_phase)(const char *phase, const char *detail, void *user); /* may be NULL */

@@ -51,6 +51,9 @@ typedef enum tt_rt_mode {
 typedef struct tt_runtime_opts {
     tt_rt_mode mode;
     int64_t max_batch; /* 0: 64; larger batches given to tt_runtime_run are split */
+    /* NULL or "cpu", "opencl[:N]", "cuda[:N]": where the planned graph runs (tt_exec_create_on;
+     * a plan with an op that has no kernel there is refused, nothing falls back to the CPU). */
+    const char *backend;
 } tt_runtime_opts;
 
 typedef struct tt_runtime tt_runtime;
@@ -77,6 +80,8 @@ int64_t tt_runtime_input_size(const tt_runtime *rt);
 int64_t tt_runtime_output_size(const tt_runtime *rt);
 void tt_runtime_get_stats(const tt_runtime *rt, tt_runtime_stats *st);
 const tt_graph *tt_runtime_graph(const tt_runtime *rt); /* the planned graph */
+/* Where it runs: "cpu", or the device ("opencl:0 (name)"). */
+const char *tt_runtime_backend(const tt_runtime *rt);
 
 /* Run n samples: x holds n * input_size floats, y receives n * output_size floats. */
 tt_status tt_runtime_run(tt_runtime *rt, const float *x, int64_t n, float *y);

@@ -81,6 +81,10 @@ typedef struct tt_trainer_opts {
     /* Keep only the first N samples of the training data (before the validation split) and of
      * the test set; 0 keeps all. For smoke runs. */
     int64_t max_train, max_test;
+    /* Where the model runs: NULL or "cpu", "opencl[:N]", "cuda[:N]" (tt_exec_create_on). On a
+     * device, training, evaluation and the optimiser step all run there; checkpoints are
+     * written from parameters copied back to the host. */
+    const char *backend;
 } tt_trainer_opts;
 
 /* Load the data (train_data false: only the test split, for evaluation), build the model and
@@ -131,6 +135,8 @@ bool tt_trainer_is_qat(const tt_trainer *t);
  * tt_trainer_create_ex + tt_trainer_load_params load it whatever the config's default is. */
 tt_status tt_trainer_opts_for_checkpoint(const char *ckpt_path, tt_trainer_opts *opts);
 int64_t tt_trainer_num_params(const tt_trainer *t);
+/* Where the model runs: tt_exec_backend of its executor ("cpu", "opencl:0 (device name)"). */
+const char *tt_trainer_backend(const tt_trainer *t);
 /* "<output_dir>/<file>" into buf. */
 const char *tt_trainer_path(const tt_trainer *t, const char *file, char *buf, size_t len);
 

@@ -65,6 +65,10 @@ typedef struct tt_cuda_sgemm_args {
 } tt_cuda_sgemm_args;
 int tt_cuda_sgemm(const tt_cuda_sgemm_args *a);
 
+/* Kernel `name` over items threads; args point at each argument's value (a device pointer for
+ * a buffer). *found = 0 when no kernel has that name. */
+int tt_cuda_launch(const char *name, int64_t items, void **args, int *found);
+
 #ifdef __cplusplus
 }
 #endif

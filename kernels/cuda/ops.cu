@@ -3,6 +3,7 @@
  * -fmad says) and division is IEEE-exact, as on the CPU. */
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
 #include "kernels/cuda/cuda_internal.h"
 
 #define TT_KERNEL __global__
@@ -16,12 +17,30 @@
 #define TT_FSUB(a, b)    __fsub_rn((a), (b))
 #define TT_FMUL(a, b)    __fmul_rn((a), (b))
 #define TT_FDIV(a, b)    __fdiv_rn((a), (b))
+#define TT_FFMA(a, b, c) __fmaf_rn((a), (b), (c))
+#define TT_FSQRT(a)      __fsqrt_rn(a)
+#define TT_EXPF(a)       expf(a)
+#define TT_LOGF(a)       logf(a)
+#define TT_TANHF(a)      tanhf(a)
+typedef int8_t tt_i8;
 typedef int32_t tt_i32;
 typedef uint32_t tt_u32;
 typedef int64_t tt_i64;
 typedef uint8_t tt_u8;
 
 #include "kernels/shared/kernels.h"
+#include "kernels/shared/k_conv.h"
+#include "kernels/shared/k_train.h"
+#include "kernels/shared/k_int8.h"
+#include "kernels/shared/k_qat.h"
+
+/* Every kernel launched by name (tt_cuda_launch): the lists at the end of each source. */
+#define TT_CUDA_ENTRY(k) {#k, (const void *)k},
+static const struct {
+    const char *name;
+    const void *fn;
+} tt_cuda_named[] = {TT_KLIST_CORE(TT_CUDA_ENTRY) TT_KLIST_CONV(TT_CUDA_ENTRY) TT_KLIST_TRAIN(
+    TT_CUDA_ENTRY) TT_KLIST_INT8(TT_CUDA_ENTRY) TT_KLIST_QAT(TT_CUDA_ENTRY)};
 
 static const int tt_cuda_block = 256;
 
@@ -129,4 +148,20 @@ extern "C" int tt_cuda_sgemm(const tt_cuda_sgemm_args *a)
     tt_sgemm<<<blocks, tt_cuda_block>>>(a->ta, a->tb, a->m, a->n, a->k, a->alpha, a->a, a->lda,
                                         a->b, a->ldb, a->beta, a->c, a->ldc);
     return finish();
+}
+
+extern "C" int tt_cuda_launch(const char *name, int64_t items, void **args, int *found)
+{
+    *found = 0;
+    for (size_t i = 0; i < sizeof tt_cuda_named / sizeof tt_cuda_named[0]; i++) {
+        if (strcmp(tt_cuda_named[i].name, name) != 0) continue;
+        *found = 1;
+        unsigned blocks;
+        TT_CUDA_GRID(items, blocks);
+        cudaError_t e =
+            cudaLaunchKernel(tt_cuda_named[i].fn, dim3(blocks), dim3(tt_cuda_block), args, 0, 0);
+        if (e != cudaSuccess) return (int)e;
+        return finish();
+    }
+    return 0;
 }

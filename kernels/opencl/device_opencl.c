@@ -168,6 +168,7 @@ static void cl_close(tt_dev *d)
     if (c) {
         for (int i = 0; i < TT_CLK_COUNT; i++)
             if (c->kernels[i]) clReleaseKernel(c->kernels[i]);
+        for (int i = 0; i < c->n_named; i++) clReleaseKernel(c->named[i].k);
         if (c->program) clReleaseProgram(c->program);
         if (c->dummy) clReleaseMemObject(c->dummy);
         if (c->queue) clReleaseCommandQueue(c->queue);
@@ -276,6 +277,12 @@ static const tt_device_ops cl_ops = {
     .add_backward = tt_cl_add_backward,
     .sgd_step = tt_cl_sgd_step,
     .sgemm = tt_cl_sgemm,
+    .sgemm_sb = tt_cl_sgemm_sb,
+    .launch = tt_cl_launch,
+    .copy = tt_cl_copy,
+    .zero = tt_cl_zero,
+    .write_at = tt_cl_write_at,
+    .read_at = tt_cl_read_at,
 };
 
 const tt_device_ops *tt_device_opencl(void)

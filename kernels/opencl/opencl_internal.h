@@ -21,6 +21,8 @@ enum {
 };
 extern const char *const tt_cl_kernel_names[TT_CLK_COUNT];
 
+#define TT_CL_NAMED_MAX 128
+
 typedef struct tt_cl_dev {
     cl_device_id device;
     cl_context context;
@@ -29,6 +31,12 @@ typedef struct tt_cl_dev {
     cl_kernel kernels[TT_CLK_COUNT];
     cl_mem dummy; /* bound where an optional buffer (bias, zero points) is absent */
     cl_ulong max_alloc;
+    /* Kernels launched by name, created on first use. */
+    struct {
+        char name[64];
+        cl_kernel k;
+    } named[TT_CL_NAMED_MAX];
+    int n_named;
 } tt_cl_dev;
 
 /* The flat device index -> platform and device (every platform's devices in order). */
@@ -47,5 +55,12 @@ tt_status tt_cl_add_forward(tt_dev *d, const tt_dev_add *a);
 tt_status tt_cl_add_backward(tt_dev *d, const tt_dev_add_bwd *a);
 tt_status tt_cl_sgd_step(tt_dev *d, const tt_dev_sgd *a);
 tt_status tt_cl_sgemm(tt_dev *d, const tt_dev_sgemm *a);
+tt_status tt_cl_sgemm_sb(tt_dev *d, const tt_dev_sgemm_sb *a);
+tt_status tt_cl_launch(tt_dev *d, const char *name, int64_t items, int nargs, const tt_karg *args);
+tt_status tt_cl_copy(tt_dev *d, tt_dbuf *dst, size_t dst_off, const tt_dbuf *src, size_t src_off,
+                     size_t bytes);
+tt_status tt_cl_zero(tt_dev *d, tt_dbuf *b, size_t off, size_t bytes);
+tt_status tt_cl_write_at(tt_dev *d, tt_dbuf *dst, size_t off, const void *src, size_t bytes);
+tt_status tt_cl_read_at(tt_dev *d, const tt_dbuf *src, size_t off, void *dst, size_t bytes);
 
 #endif

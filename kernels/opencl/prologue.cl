@@ -17,3 +17,9 @@ typedef int tt_i32;
 typedef uint tt_u32;
 typedef long tt_i64;
 typedef uchar tt_u8;
+typedef char tt_i8;
+#define TT_FFMA(a, b, c) fma((a), (b), (c)) /* fused, one rounding, as C's fmaf */
+#define TT_FSQRT(a) sqrt(a)                 /* correctly rounded under the build option */
+#define TT_EXPF(a) exp(a)                   /* not correctly rounded: tolerance tests only */
+#define TT_LOGF(a) log(a)
+#define TT_TANHF(a) tanh(a)

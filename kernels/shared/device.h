@@ -132,6 +132,44 @@ typedef struct tt_dev_sgemm {
     int64_t ldc;
 } tt_dev_sgemm;
 
+/* A batch of float32 GEMMs at element offsets (device buffers cannot be offset as pointers on
+ * OpenCL): for i < batch, C_i = alpha op(A_i) op(B_i) + beta C_i with X_i starting at
+ * x_off + i * x_bs in g's buffers and g's shapes, transposes and leading dimensions. With
+ * reduce, the products of the whole batch are summed into one C (at c_off; c_bs unused): the
+ * weight gradient of a convolution over a batch of images. CUDA runs it on cuBLAS when the
+ * library can be loaded, else on the shared kernel; both agree with OpenBLAS within an NMSE. */
+typedef struct tt_dev_sgemm_sb {
+    tt_dev_sgemm g;
+    int64_t a_off, b_off, c_off;
+    int64_t a_bs, b_bs, c_bs;
+    int64_t batch;
+    bool reduce;
+} tt_dev_sgemm_sb;
+
+/* One argument of a kernel launched by name (tt_device_ops.launch), in the kernel's parameter
+ * order. BUF binds a device buffer (NULL binds a one-word dummy: an absent optional input),
+ * I32 an int / tt_i32 parameter, I64 a tt_i64, F32 a float: the kind must match the kernel's
+ * declaration, which the CUDA launch copies by size. */
+typedef enum tt_karg_kind { TT_KARG_BUF = 0, TT_KARG_I32, TT_KARG_I64, TT_KARG_F32 } tt_karg_kind;
+
+typedef struct tt_karg {
+    tt_karg_kind kind;
+    const tt_dbuf *buf;
+    int64_t i;
+    float f;
+} tt_karg;
+
+#define TT_KBUF(b) ((tt_karg){TT_KARG_BUF, (b), 0, 0.0f})
+#define TT_KI32(v) ((tt_karg){TT_KARG_I32, NULL, (int64_t)(v), 0.0f})
+#define TT_KI64(v) ((tt_karg){TT_KARG_I64, NULL, (int64_t)(v), 0.0f})
+#define TT_KF32(v) ((tt_karg){TT_KARG_F32, NULL, 0, (float)(v)})
+
+/* Launch kernel `name` (of kernels/shared/k_*.h) over `items` threads with the arguments given
+ * inline: TT_DEV_LAUNCH(d, "tt_fill", n, TT_KBUF(b), TT_KF32(0), TT_KI64(n)). */
+#define TT_DEV_LAUNCH(d, name, items, ...)                                                         \
+    tt_dev_launch((d), (name), (items), (int)(sizeof((tt_karg[]){__VA_ARGS__}) / sizeof(tt_karg)), \
+                  (tt_karg[]){__VA_ARGS__})
+
 struct tt_device_ops {
     tt_backend_kind kind;
     /* Devices present: *n = 0 with TT_ERR_UNSUPPORTED and a message saying why and what to
@@ -156,7 +194,22 @@ struct tt_device_ops {
     tt_status (*add_backward)(tt_dev *d, const tt_dev_add_bwd *a);
     tt_status (*sgd_step)(tt_dev *d, const tt_dev_sgd *a);
     tt_status (*sgemm)(tt_dev *d, const tt_dev_sgemm *a);
+    tt_status (*sgemm_sb)(tt_dev *d, const tt_dev_sgemm_sb *a);
+    /* Any kernel of the shared sources by name, one thread per item (the kernel checks its
+     * bound); returns when it has finished. Callers check shapes against buffers first. */
+    tt_status (*launch)(tt_dev *d, const char *name, int64_t items, int nargs, const tt_karg *args);
+    /* Byte ranges: device to device, a fill with zero bytes, host to device and back. */
+    tt_status (*copy)(tt_dev *d, tt_dbuf *dst, size_t dst_off, const tt_dbuf *src, size_t src_off,
+                      size_t bytes);
+    tt_status (*zero)(tt_dev *d, tt_dbuf *b, size_t off, size_t bytes);
+    tt_status (*write_at)(tt_dev *d, tt_dbuf *dst, size_t off, const void *src, size_t bytes);
+    tt_status (*read_at)(tt_dev *d, const tt_dbuf *src, size_t off, void *dst, size_t bytes);
 };
+
+/* d->ops->launch after checking the arguments (kinds, buffers present where required). */
+tt_status tt_dev_launch(tt_dev *d, const char *name, int64_t items, int nargs, const tt_karg *args);
+/* A byte range [off, off + bytes) of b, checked against its size. */
+tt_status tt_dev_check_range(const char *what, const tt_dbuf *b, size_t off, size_t bytes);
 
 /* The backends compiled into this build; NULL when one is not (TT_OPENCL / TT_CUDA off). */
 const tt_device_ops *tt_device_opencl(void);
@@ -173,6 +226,9 @@ tt_status tt_dev_check_add(const tt_dev_add *a);
 tt_status tt_dev_check_add_bwd(const tt_dev_add_bwd *a);
 tt_status tt_dev_check_sgd(const tt_dev_sgd *a);
 tt_status tt_dev_check_sgemm(const tt_dev_sgemm *a);
+tt_status tt_dev_check_sgemm_sb(const tt_dev_sgemm_sb *a);
+/* The shared kernel's strided batched GEMM (the OpenCL backend's, CUDA's without cuBLAS). */
+tt_status tt_dev_sgemm_sb_kernel(tt_dev *d, const tt_dev_sgemm_sb *a);
 /* A transfer of bytes against a buffer of b->bytes. */
 tt_status tt_dev_check_copy(const char *what, const tt_dbuf *b, size_t bytes);
 /* The message of an allocation the device cannot satisfy. */

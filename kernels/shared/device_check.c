@@ -205,6 +205,50 @@ tt_status tt_dev_check_sgemm(const tt_dev_sgemm *a)
     return check_matrix(op, "C", a->c, a->m, a->n, a->ldc);
 }
 
+/* A strided batch of matrices: the last one's end, from offset off, within the buffer. */
+static tt_status check_batch(const char *op, const char *what, const tt_dbuf *b, int64_t rows,
+                             int64_t cols, int64_t ld, int64_t off, int64_t bs, int64_t batch)
+{
+    if (ld < (cols > 1 ? cols : 1))
+        return tt_fail(TT_ERR_SHAPE,
+                       "%s: %s is [%" PRId64 ", %" PRId64 "] but its row stride is %" PRId64, op,
+                       what, rows, cols, ld);
+    int64_t one = extent2(rows, cols, ld, 1), last = extent2(batch, 1, bs, 1);
+    if (one == 0) return TT_OK;
+    if (off < 0 || one < 0 || last < 0 || off > INT64_MAX / 4 - one - last)
+        return need(op, what, b, -1, sizeof(float));
+    return need(op, what, b, off + last - 1 + one, sizeof(float));
+}
+
+tt_status tt_dev_check_sgemm_sb(const tt_dev_sgemm_sb *a)
+{
+    const char *op = "device batched float32 GEMM";
+    TT_CHECK_NULL(a, op);
+    const tt_dev_sgemm *g = &a->g;
+    if (g->m < 0 || g->n < 0 || g->k < 0 || a->batch < 1)
+        return tt_fail(TT_ERR_SHAPE,
+                       "%s: M %" PRId64 ", N %" PRId64 ", K %" PRId64 ", batch %" PRId64, op, g->m,
+                       g->n, g->k, a->batch);
+    TT_CHECK(check_batch(op, "A", g->a, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, a->a_off,
+                         a->a_bs, a->batch));
+    TT_CHECK(check_batch(op, "B", g->b, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb, a->b_off,
+                         a->b_bs, a->batch));
+    return check_batch(op, "C", g->c, g->m, g->n, g->ldc, a->c_off, a->reduce ? 0 : a->c_bs,
+                       a->reduce ? 1 : a->batch);
+}
+
+tt_status tt_dev_sgemm_sb_kernel(tt_dev *d, const tt_dev_sgemm_sb *a)
+{
+    const tt_dev_sgemm *g = &a->g;
+    int64_t outputs = g->m * g->n * (a->reduce ? 1 : a->batch);
+    return TT_DEV_LAUNCH(d, "tt_sgemm_sb", outputs, TT_KI32(g->ta), TT_KI32(g->tb), TT_KI64(g->m),
+                         TT_KI64(g->n), TT_KI64(g->k), TT_KF32(g->alpha), TT_KBUF(g->a),
+                         TT_KI64(a->a_off), TT_KI64(g->lda), TT_KI64(a->a_bs), TT_KBUF(g->b),
+                         TT_KI64(a->b_off), TT_KI64(g->ldb), TT_KI64(a->b_bs), TT_KF32(g->beta),
+                         TT_KBUF(g->c), TT_KI64(a->c_off), TT_KI64(g->ldc), TT_KI64(a->c_bs),
+                         TT_KI64(a->batch), TT_KI32(a->reduce));
+}
+
 tt_status tt_dev_fail_nomem(const tt_dev *d, size_t bytes, const char *detail)
 {
     return tt_fail(TT_ERR_NOMEM,
@@ -213,4 +257,31 @@ tt_status tt_dev_fail_nomem(const tt_dev *d, size_t bytes, const char *detail)
                    bytes, tt_backend_kind_name(d->info.kind), d->info.index, d->info.name,
                    (double)d->info.global_mem / (1024.0 * 1024.0 * 1024.0), detail ? ": " : "",
                    detail ? detail : "");
+}
+
+tt_status tt_dev_check_range(const char *what, const tt_dbuf *b, size_t off, size_t bytes)
+{
+    if (!b || !b->impl) return tt_fail(TT_ERR_INVALID_ARG, "%s: the device buffer is NULL", what);
+    if (off > b->bytes || bytes > b->bytes - off)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "%s: bytes %zu..%zu requested but the device buffer holds %zu", what, off,
+                       off + bytes, b->bytes);
+    return TT_OK;
+}
+
+tt_status tt_dev_launch(tt_dev *d, const char *name, int64_t items, int nargs, const tt_karg *args)
+{
+    TT_CHECK_NULL(d, "device kernel launch");
+    TT_CHECK_NULL(name, "device kernel launch");
+    if (items < 0 || nargs < 0 || nargs > 32 || (nargs > 0 && !args))
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "device kernel %s: %lld items with %d arguments is not a launch", name,
+                       (long long)items, nargs);
+    for (int i = 0; i < nargs; i++)
+        if (args[i].kind < TT_KARG_BUF || args[i].kind > TT_KARG_F32 ||
+            (args[i].kind == TT_KARG_BUF && args[i].buf && !args[i].buf->impl))
+            return tt_fail(TT_ERR_INVALID_ARG, "device kernel %s: argument %d is malformed", name,
+                           i);
+    if (items == 0) return TT_OK;
+    return d->ops->launch(d, name, items, nargs, args);
 }

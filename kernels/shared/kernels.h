@@ -17,7 +17,9 @@
  * and the SGD step is autograd/optim.c's sgd_update. The float32 GEMM is the one exception: it
  * sums in k order, which OpenBLAS does not, so it agrees with the CPU to a tolerance only.
  * Integer-to-float conversions round to nearest even on all three (C, OpenCL's default conversion,
- * CUDA's __int2float_rn). */
+ * CUDA's __int2float_rn). TT_FFMA is a fused multiply-add (C's fmaf), TT_FSQRT a correctly
+ * rounded square root; TT_EXPF, TT_LOGF and TT_TANHF are each platform's own and are tested
+ * against the CPU within a tolerance only. tt_i8 is a signed byte. */
 
 /* Round half to even with truncation, comparisons and exact subtractions only; NaN, +-inf and
  * |v| >= 2^23 come back unchanged, a zero result is +0. */
@@ -173,3 +175,112 @@ TT_KERNEL void tt_sgemm(int ta, int tb, tt_i64 m_dim, tt_i64 n_dim, tt_i64 k_dim
     if (beta != 0.0f) r = TT_FADD(r, TT_FMUL(beta, c[m * ldc + n]));
     c[m * ldc + n] = r;
 }
+
+/* The strided batched GEMM of tt_dev_sgemm_sb: one output per thread, batch-major; with reduce
+ * one output sums its k products for every matrix of the batch in order. */
+TT_KERNEL void tt_sgemm_sb(int ta, int tb, tt_i64 m_dim, tt_i64 n_dim, tt_i64 k_dim, float alpha,
+                           TT_GLOBAL const float *a, tt_i64 a_off, tt_i64 lda, tt_i64 a_bs,
+                           TT_GLOBAL const float *b, tt_i64 b_off, tt_i64 ldb, tt_i64 b_bs,
+                           float beta, TT_GLOBAL float *c, tt_i64 c_off, tt_i64 ldc, tt_i64 c_bs,
+                           tt_i64 batch, int reduce)
+{
+    tt_i64 g = TT_GID();
+    tt_i64 per = m_dim * n_dim;
+    if (g >= (reduce ? per : per * batch)) return;
+    tt_i64 first = reduce ? 0 : g / per, last = reduce ? batch : first + 1;
+    tt_i64 m = (g % per) / n_dim, n = g % n_dim;
+    tt_i64 a_sm = ta ? 1 : lda, a_sk = ta ? lda : 1, b_sk = tb ? 1 : ldb, b_sn = tb ? ldb : 1;
+    float acc = 0.0f;
+    if (alpha != 0.0f)
+        for (tt_i64 i = first; i < last; i++) {
+            tt_i64 ai = a_off + i * a_bs + m * a_sm, bi = b_off + i * b_bs + n * b_sn;
+            for (tt_i64 k = 0; k < k_dim; k++)
+                acc = TT_FADD(acc, TT_FMUL(a[ai + k * a_sk], b[bi + k * b_sk]));
+        }
+    tt_i64 ci = c_off + first * c_bs + m * ldc + n;
+    float r = TT_FMUL(alpha, acc);
+    if (beta != 0.0f) r = TT_FADD(r, TT_FMUL(beta, c[ci]));
+    c[ci] = r;
+}
+
+/* Numpy broadcasting over autograd/broadcast.h's plan (four merged dims, element strides per
+ * operand, 0 where broadcast): y = a op b with op 0 add, 1 sub, 2 mul, 3 div (tt_bcast_op). */
+TT_KERNEL void tt_bcast_binary(TT_GLOBAL const float *a, TT_GLOBAL const float *b,
+                               TT_GLOBAL float *y, tt_i64 d0, tt_i64 d1, tt_i64 d2, tt_i64 d3,
+                               tt_i64 a0, tt_i64 a1, tt_i64 a2, tt_i64 a3, tt_i64 b0, tt_i64 b1,
+                               tt_i64 b2, tt_i64 b3, int op, tt_i64 n)
+{
+    tt_i64 i = TT_GID();
+    if (i >= n) return;
+    tt_i64 i3 = i % d3, t = i / d3, i2 = t % d2;
+    t /= d2;
+    tt_i64 i1 = t % d1, i0 = t / d1;
+    float u = a[i0 * a0 + i1 * a1 + i2 * a2 + i3 * a3],
+          v = b[i0 * b0 + i1 * b1 + i2 * b2 + i3 * b3];
+    y[i] = op == 0   ? TT_FADD(u, v)
+           : op == 1 ? TT_FSUB(u, v)
+           : op == 2 ? TT_FMUL(u, v)
+                     : TT_FDIV(u, v);
+}
+
+/* The reducing backward, tt_bcast_accum: one thread per element of dst (the operand with strides
+ * w0..w3), gathering dy (times the other operand, strides o0..o3, when has_other) over every
+ * output that read it, in the CPU's order: outer positions ascending, and where dst is broadcast
+ * along the inner dim, each outer row's inner sum first. */
+TT_KERNEL void tt_bcast_accum(TT_GLOBAL const float *dy, TT_GLOBAL const float *other,
+                              int has_other, TT_GLOBAL float *dst, tt_i64 d0, tt_i64 d1, tt_i64 d2,
+                              tt_i64 d3, tt_i64 w0, tt_i64 w1, tt_i64 w2, tt_i64 w3, tt_i64 o0,
+                              tt_i64 o1, tt_i64 o2, tt_i64 o3, tt_i64 n)
+{
+    tt_i64 t = TT_GID();
+    if (t >= n) return;
+    tt_i64 fix3 = 0, fix2 = 0, fix1 = 0, fix0 = 0;
+    if (w3) fix3 = t % d3, t /= d3;
+    if (w2) fix2 = t % d2, t /= d2;
+    if (w1) fix1 = t % d1, t /= d1;
+    if (w0) fix0 = t % d0;
+    tt_i64 e = fix0 * w0 + fix1 * w1 + fix2 * w2 + fix3 * w3;
+    float acc = dst[e];
+    for (tt_i64 i0 = w0 ? fix0 : 0; i0 < (w0 ? fix0 + 1 : d0); i0++)
+        for (tt_i64 i1 = w1 ? fix1 : 0; i1 < (w1 ? fix1 + 1 : d1); i1++)
+            for (tt_i64 i2 = w2 ? fix2 : 0; i2 < (w2 ? fix2 + 1 : d2); i2++) {
+                tt_i64 row = ((i0 * d1 + i1) * d2 + i2) * d3, ob = i0 * o0 + i1 * o1 + i2 * o2;
+                if (w3) {
+                    float g = dy[row + fix3];
+                    acc = TT_FADD(acc, has_other ? TT_FMUL(g, other[ob + fix3 * o3]) : g);
+                } else {
+                    float s = 0.0f;
+                    for (tt_i64 j = 0; j < d3; j++)
+                        s = TT_FADD(s, has_other ? TT_FMUL(dy[row + j], other[ob + j * o3])
+                                                 : dy[row + j]);
+                    acc = TT_FADD(acc, s);
+                }
+            }
+    dst[e] = acc;
+}
+
+/* y[i] = v: zero-filled gradients, seeds, constant buffers. */
+TT_KERNEL void tt_fill_f32(TT_GLOBAL float *y, float v, tt_i64 n)
+{
+    tt_i64 i = TT_GID();
+    if (i >= n) return;
+    y[i] = v;
+}
+
+/* The kernels launched by name (tt_device_ops.launch): each source ends with its list. */
+// clang-format off
+#define TT_KLIST_CORE(X) \
+    X(tt_fq_forward) \
+    X(tt_fq_backward) \
+    X(tt_qgemm) \
+    X(tt_relu_forward) \
+    X(tt_relu_backward) \
+    X(tt_add_forward) \
+    X(tt_accumulate) \
+    X(tt_sgd_step) \
+    X(tt_sgemm) \
+    X(tt_fill_f32) \
+    X(tt_sgemm_sb) \
+    X(tt_bcast_binary) \
+    X(tt_bcast_accum)
+// clang-format on

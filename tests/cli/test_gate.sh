@@ -32,7 +32,8 @@ expect 2 "--samples needs a whole number from 1 to 65536, got 0" -- "$TT" gate -
 expect 2 "--samples needs .* got x" -- "$TT" gate --samples x
 expect 2 "--seed needs a whole number >= 0, got -1" -- "$TT" gate --seed -1
 expect 2 "--mode is int8 or float, got fp16" -- "$TT" gate --mode fp16
-expect 2 "the gate cannot run on 'opencl' yet: only cpu runs whole models" -- "$TT" gate --backends cpu,opencl
+expect 2 "--backends takes up to 8 of cpu, opencl, opencl:N, cuda, cuda:N separated by commas, got cpu,tpu" -- "$TT" gate --backends cpu,tpu
+expect 2 "--backends needs at least one backend, got ," -- "$TT" gate --backends ,
 expect 2 "give IDs or --all, not both" -- "$TT" gate --all mlp
 expect 2 "missing a subcommand" -- "$TT" registry
 expect 2 "unknown subcommand frob" -- "$TT" registry frob
@@ -108,7 +109,7 @@ check "16 inputs dumped" test "$(ls "$work/dump/mlp"/input_*.npy | wc -l)" -eq 1
 check "outputs dumped" test -s "$work/dump/mlp/int8_output.npy"
 check "report: pass row" grep -q '"status": "pass"' "$work/g.json"
 check "report: provenance backend" grep -q '"backend": "cpu"' "$work/g.json"
-check "markdown table row" grep -q '^| mlp | qat | pass | 0\.99' "$work/g.md"
+check "markdown table row" grep -q '^| mlp | cpu | qat | pass | 0\.99' "$work/g.md"
 expect 0 "^\[PASS\] mlp" -- "$TT" gate mlp --gate --registry "$reg" --mode float
 # A model whose output does not depend on the input: no PLCC; fails unless both are identical.
 expect 1 "^\[FAIL\] const +mode=dynamic constant output: fp32 std 0, int8 std 0 .*not identical" -- \

@@ -776,6 +776,66 @@ static void test_sgemm(void **state)
                   SGEMM_NMSE_MAX);
 }
 
+/* The strided batched GEMM (cuBLAS on CUDA when it loads, the shared kernel otherwise) against
+ * OpenBLAS run matrix by matrix, at offsets, with gaps between the batch's matrices, and in
+ * reduce mode (the batch summed into one C, as a convolution's weight gradient); the same NMSE
+ * bound, K summed over the batch for reduce. */
+static void test_sgemm_sb(void **state)
+{
+    (void)state;
+    tt_rng rng;
+    tt_rng_seed(&rng, 89, 0);
+    double worst = 0.0;
+    for (int t = 0; t < 16; t++) {
+        bool ta = t & 1, tb = (t >> 1) & 1, reduce = (t >> 2) & 1;
+        int64_t m = 1 + tt_rng_below(&rng, 40), n = 1 + tt_rng_below(&rng, 40);
+        int64_t k = 1 + tt_rng_below(&rng, 200), batch = 1 + tt_rng_below(&rng, 5);
+        float alpha = t % 3 ? 1.0f : 0.75f, beta = t % 4 == 3 ? 0.5f : 0.0f;
+        int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 1;
+        int64_t sa = (ta ? k : m) * lda + 5, sb = (tb ? n : k) * ldb + 3, sc = m * ldc + 7;
+        int64_t off = 11, na = off + batch * sa, nb = off + batch * sb, nc = off + batch * sc;
+        float *a = falloc(na), *b = falloc(nb), *c0 = falloc(nc), *ref = falloc(nc),
+              *got = falloc(nc);
+        sg_fill(a, na, false, &rng);
+        sg_fill(b, nb, false, &rng);
+        sg_fill(c0, nc, false, &rng);
+        memcpy(ref, c0, (size_t)nc * sizeof(float));
+        for (int64_t i = 0; i < batch; i++)
+            tt_backend_cpu()->sgemm(ta, tb, m, n, k, alpha, a + off + i * sa, lda, b + off + i * sb,
+                                    ldb, reduce && i > 0 ? 1.0f : beta,
+                                    ref + off + (reduce ? 0 : i * sc), ldc);
+        tt_dbuf *ba = upload(a, (size_t)na * sizeof(float)),
+                *bb = upload(b, (size_t)nb * sizeof(float)),
+                *bc = upload(c0, (size_t)nc * sizeof(float));
+        tt_dev_sgemm_sb s = {{ta, tb, m, n, k, alpha, ba, lda, bb, ldb, beta, bc, ldc},
+                             off,
+                             off,
+                             off,
+                             sa,
+                             sb,
+                             sc,
+                             batch,
+                             reduce};
+        TT_ASSERT_OK(g_ops->sgemm_sb(g_dev, &s));
+        download(bc, got, (size_t)nc * sizeof(float));
+        double e = nmse(got, ref, nc);
+        if (e > worst) worst = e;
+        if (!(e <= SGEMM_NMSE_MAX))
+            print_error("batched sgemm ta %d tb %d reduce %d m %" PRId64 " n %" PRId64 " k %" PRId64
+                        " batch %" PRId64 ": NMSE %.3g\n",
+                        ta, tb, reduce, m, n, k, batch, e);
+        assert_true(e <= SGEMM_NMSE_MAX);
+        /* outside the outputs nothing moved */
+        for (int64_t i = 0; i < off; i++) assert_memory_equal(&got[i], &c0[i], 4);
+        s.c_off = nc; /* past the end: refused before anything runs */
+        assert_int_equal(g_ops->sgemm_sb(g_dev, &s), TT_ERR_INVALID_ARG);
+        free_bufs((tt_dbuf *[]){ba, bb, bc}, 3);
+        free(a), free(b), free(c0), free(ref), free(got);
+    }
+    print_message("batched float32 GEMM (%s): worst NMSE against OpenBLAS %.3g (limit %.0e)\n",
+                  g_dev->info.platform, worst, SGEMM_NMSE_MAX);
+}
+
 /* ---- errors ---- */
 
 static void test_bad_index(void **state)
@@ -958,7 +1018,7 @@ int tt_devtest_main(const tt_device_ops *ops, const char *label, const char *no_
         cmocka_unit_test(test_bounds),       cmocka_unit_test(test_listed),
         cmocka_unit_test(test_relu),         cmocka_unit_test(test_add),
         cmocka_unit_test(test_sgd),          cmocka_unit_test(test_sgemm),
-        cmocka_unit_test(test_bounds_train),
+        cmocka_unit_test(test_sgemm_sb),     cmocka_unit_test(test_bounds_train),
     };
     int rc = cmocka_run_group_tests_name(label, tests, NULL, NULL);
     ops->close(g_dev);

@@ -20,6 +20,26 @@ mkdir -p "$work/no_icd"
 expect 0 "^opencl +unavailable: (no OpenCL device: install pocl-opencl-icd \(Debian\) or a GPU driver|not built \(configure with -DTT_OPENCL=ON\))" \
   -- env OCL_ICD_VENDORS="$work/no_icd" "$TT" backends
 
+# --backend on the commands that run models: a malformed name or a backend without a device
+# is a usage error naming it (exit 2), before any data is read; nothing falls back to the CPU.
+cfg="$(dirname "$0")/../cli/tiny_cnn.yaml"
+for cmd in fit qat; do
+  expect 2 "tinytrain $cmd: --backend: backend 'tpu' is not one of cpu, opencl, opencl:N, cuda, cuda:N" \
+    -- "$TT" $cmd "$cfg" --backend tpu
+  expect 2 "tinytrain $cmd: --backend: backend 'opencl:x' is not one of" -- "$TT" $cmd "$cfg" --backend opencl:x
+  expect 2 "tinytrain $cmd: --backend: (no OpenCL device|this tinytrain was built without the opencl backend)" \
+    -- env OCL_ICD_VENDORS="$work/no_icd" "$TT" $cmd "$cfg" --backend opencl
+  expect 2 "tinytrain $cmd: --backend: (opencl device 7 does not exist: this machine has [0-9]+|no OpenCL device|this tinytrain was built without)" \
+    -- "$TT" $cmd "$cfg" --backend opencl:7
+done
+expect 2 "tinytrain fit: --backend: (no CUDA device|this tinytrain was built without the cuda backend)" \
+  -- env CUDA_VISIBLE_DEVICES=-1 "$TT" fit "$cfg" --backend cuda
+expect 2 "tinytrain eval: --backend: backend 'gpu' is not one of" \
+  -- "$TT" eval "$(dirname "$0")/../../model/fashion_mlp.onnx" --data "$cfg" --backend gpu
+# gate: an unavailable backend is reported and skipped, not failed
+expect 0 "\[skip\] .* backend opencl unavailable: no OpenCL device" \
+  -- env OCL_ICD_VENDORS="$work/no_icd" "$TT" gate --gate --backends cpu,opencl --registry "$(dirname "$0")/../../model/registry.json" fashion_mlp
+
 "$TT" backends --json >"$work/b.json"
 check "--json exits 0" test $? -eq 0
 check "--json is JSON listing cpu, opencl and cuda" python3 -c '

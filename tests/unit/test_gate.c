@@ -215,6 +215,7 @@ static void test_reports(void **state)
     rows[2].fp32_exists = true;
     rows[2].m.plcc = rows[2].m.drop = rows[2].m.worst_abs = NAN;
     snprintf(rows[2].message, sizeof rows[2].message, "missing int8 model x.int8.onnx");
+    for (int i = 0; i < 3; i++) snprintf(rows[i].backend, sizeof rows[i].backend, "cpu");
     assert_false(tt_gate_all_ok(rows, 3));
     assert_true(tt_gate_all_ok(rows, 1));
     char md[128], js[128];
@@ -229,9 +230,9 @@ static void test_reports(void **state)
 
     char *text = tt_test_read_file(md, NULL);
     assert_non_null(strstr(text, "# tinytrain gate: FAIL"));
-    assert_non_null(strstr(text, "| good | qat | pass | 0.999900 | 0.000100 | 0.0020 |"));
-    assert_non_null(strstr(text, "| bad\\|pipe | dynamic | fail |"));
-    assert_non_null(strstr(text, "| gone | static | missing_model | n/a | n/a |"));
+    assert_non_null(strstr(text, "| good | cpu | qat | pass | 0.999900 | 0.000100 | 0.0020 |"));
+    assert_non_null(strstr(text, "| bad\\|pipe | cpu | dynamic | fail |"));
+    assert_non_null(strstr(text, "| gone | cpu | static | missing_model | n/a | n/a |"));
     free(text);
 
     text = tt_test_read_file(js, NULL);

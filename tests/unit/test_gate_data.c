@@ -313,7 +313,7 @@ static void test_reports_name_inputs(void **state)
     TT_ASSERT_OK(tt_gate_write_md(md, rows, 2, &run));
     TT_ASSERT_OK(tt_gate_write_json(js, rows, 2, &run));
     char *text = tt_test_read_file(md, NULL);
-    assert_non_null(strstr(text, "| worst_abs | inputs | note |"));
+    assert_non_null(strstr(text, "| worst_abs | wall s | inputs | note |"));
     assert_non_null(strstr(text, "| drawn, seed 7 |"));
     assert_non_null(strstr(text, "| m.gate.npz 'input' (sha256 aaaaaaaaaaaa...) |"));
     free(text);

@@ -1,0 +1,119 @@
+/* Kernels launched by name on an OpenCL device, and byte-range transfers. Kernels are created
+ * from the built program on first use and kept for the device's life. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "autograd/internal.h"
+#include "kernels/opencl/opencl_internal.h"
+
+static tt_status find_kernel(tt_dev *d, const char *name, cl_kernel *out)
+{
+    tt_cl_dev *c = d->impl;
+    for (int i = 0; i < c->n_named; i++)
+        if (strcmp(c->named[i].name, name) == 0) {
+            *out = c->named[i].k;
+            return TT_OK;
+        }
+    if (c->n_named == TT_CL_NAMED_MAX || strlen(name) >= sizeof c->named[0].name)
+        return tt_fail(TT_ERR_INVALID_ARG, "OpenCL kernel '%s': name too long or too many kernels",
+                       name);
+    cl_int err;
+    cl_kernel k = clCreateKernel(c->program, name, &err);
+    if (err != CL_SUCCESS) return tt_cl_fail(d, name, err, 0);
+    snprintf(c->named[c->n_named].name, sizeof c->named[0].name, "%s", name);
+    c->named[c->n_named++].k = k;
+    *out = k;
+    return TT_OK;
+}
+
+static cl_int set_arg(cl_kernel k, cl_uint i, const tt_karg *a, cl_mem dummy)
+{
+    switch (a->kind) {
+    case TT_KARG_BUF: {
+        cl_mem m = a->buf ? (cl_mem)a->buf->impl : dummy;
+        return clSetKernelArg(k, i, sizeof m, &m);
+    }
+    case TT_KARG_I32: {
+        cl_int v = (cl_int)a->i;
+        return clSetKernelArg(k, i, sizeof v, &v);
+    }
+    case TT_KARG_I64: {
+        cl_long v = a->i;
+        return clSetKernelArg(k, i, sizeof v, &v);
+    }
+    default: {
+        cl_float v = a->f;
+        return clSetKernelArg(k, i, sizeof v, &v);
+    }
+    }
+}
+
+tt_status tt_cl_launch(tt_dev *d, const char *name, int64_t items, int nargs, const tt_karg *args)
+{
+    tt_cl_dev *c = d->impl;
+    cl_kernel k = NULL;
+    TT_CHECK(find_kernel(d, name, &k));
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = set_arg(k, (cl_uint)i, &args[i], c->dummy);
+        if (err != CL_SUCCESS) return tt_cl_fail(d, name, err, 0);
+    }
+    size_t global = (size_t)items;
+    cl_int err = clEnqueueNDRangeKernel(c->queue, k, 1, NULL, &global, NULL, 0, NULL, NULL);
+    if (err == CL_SUCCESS) err = clFinish(c->queue);
+    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, name, err, 0);
+}
+
+tt_status tt_cl_copy(tt_dev *d, tt_dbuf *dst, size_t dst_off, const tt_dbuf *src, size_t src_off,
+                     size_t bytes)
+{
+    TT_CHECK_NULL(d, "OpenCL copy");
+    TT_CHECK(tt_dev_check_range("OpenCL copy (destination)", dst, dst_off, bytes));
+    TT_CHECK(tt_dev_check_range("OpenCL copy (source)", src, src_off, bytes));
+    if (bytes == 0) return TT_OK;
+    tt_cl_dev *c = d->impl;
+    cl_int err = clEnqueueCopyBuffer(c->queue, (cl_mem)src->impl, (cl_mem)dst->impl, src_off,
+                                     dst_off, bytes, 0, NULL, NULL);
+    if (err == CL_SUCCESS) err = clFinish(c->queue);
+    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "clEnqueueCopyBuffer", err, bytes);
+}
+
+tt_status tt_cl_zero(tt_dev *d, tt_dbuf *b, size_t off, size_t bytes)
+{
+    TT_CHECK_NULL(d, "OpenCL zero");
+    TT_CHECK(tt_dev_check_range("OpenCL zero", b, off, bytes));
+    if (bytes == 0) return TT_OK;
+    tt_cl_dev *c = d->impl;
+    cl_uchar z = 0;
+    cl_int err = clEnqueueFillBuffer(c->queue, (cl_mem)b->impl, &z, 1, off, bytes, 0, NULL, NULL);
+    if (err == CL_SUCCESS) err = clFinish(c->queue);
+    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "clEnqueueFillBuffer", err, bytes);
+}
+
+tt_status tt_cl_write_at(tt_dev *d, tt_dbuf *dst, size_t off, const void *src, size_t bytes)
+{
+    TT_CHECK_NULL(d, "OpenCL write");
+    TT_CHECK(tt_dev_check_range("OpenCL write", dst, off, bytes));
+    if (bytes == 0) return TT_OK;
+    tt_cl_dev *c = d->impl;
+    cl_int err =
+        clEnqueueWriteBuffer(c->queue, (cl_mem)dst->impl, CL_TRUE, off, bytes, src, 0, NULL, NULL);
+    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "clEnqueueWriteBuffer", err, bytes);
+}
+
+tt_status tt_cl_read_at(tt_dev *d, const tt_dbuf *src, size_t off, void *dst, size_t bytes)
+{
+    TT_CHECK_NULL(d, "OpenCL read");
+    TT_CHECK(tt_dev_check_range("OpenCL read", src, off, bytes));
+    if (bytes == 0) return TT_OK;
+    tt_cl_dev *c = d->impl;
+    cl_int err =
+        clEnqueueReadBuffer(c->queue, (cl_mem)src->impl, CL_TRUE, off, bytes, dst, 0, NULL, NULL);
+    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "clEnqueueReadBuffer", err, bytes);
+}
+
+tt_status tt_cl_sgemm_sb(tt_dev *d, const tt_dev_sgemm_sb *a)
+{
+    TT_CHECK_NULL(d, "OpenCL batched float32 GEMM");
+    TT_CHECK(tt_dev_check_sgemm_sb(a));
+    return tt_dev_sgemm_sb_kernel(d, a);
+}
