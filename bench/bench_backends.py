@@ -79,7 +79,7 @@ def main():
     print(f"{os.path.basename(a.config)}: training step (forward + backward + SGD), batch "
           f"{a.batch}, {a.threads} host threads, median of {a.rounds} rounds x median of "
           f"{a.steps} steps; {platform.processor() or platform.machine()}")
-    print("\n| backend | device | step ms | vs cpu |\n|---|---|--:|--:|")
+    print("\n| backend | device | step ms | step / cpu step |\n|---|---|--:|--:|")
     for b, r in results.items():
         if not r["available"]:
             print(f"| {b} | unavailable: {r['reason']} | - | - |")
