@@ -6,6 +6,7 @@
 
 #include "autograd/op.h"
 #include "kernels/cpu/qgemm.h"
+#include "tinytrain/quant.h"
 
 /* Input positions of one op (-1: the op has no such input). */
 typedef struct tt_qlinear_layout {
@@ -71,5 +72,29 @@ const tt_qgemm_packed *tt_qlinear_packs(const tt_op_ctx *c, const tt_qlinear_par
 size_t tt_qlinear_dense_saved(int64_t m, int64_t k);
 size_t tt_qlinear_dense_scratch(int64_t m, int64_t k);
 tt_status tt_qlinear_dense_forward(tt_op_ctx *c, const tt_qlinear_layout *l, int64_t m);
+
+/* The float coefficients of QLinearAdd (ORT's AVX2 kernel): y = clamp(round(fma(a, ra, fma(b,
+ * rb, k)))) with a, b the stored integers; scales checked (positive, finite) on the way. Shared
+ * by the CPU op and the device ops so both requantise with the same bits. */
+typedef struct tt_qadd_coef {
+    float ra, rb, k;
+    int32_t lo, hi; /* output clamp: the type's range, or [c_zp, max] with fused_relu */
+    bool sgn;
+} tt_qadd_coef;
+tt_status tt_qadd_coefs(const tt_node *n, const tt_tensor *const *in, tt_qadd_coef *q);
+
+/* QLinearGlobalAveragePool over planes of hw values: y = clamp(round(sum * mult) + y_zp) with
+ * sum over (x - x_zp), mult = x_scale / (y_scale * hw) in float32. */
+typedef struct tt_qgap_params {
+    float mult;
+    int32_t x_zp, y_zp;
+    tt_qrange r;
+} tt_qgap_params;
+tt_status tt_qgap_params_read(const tt_node *n, const tt_tensor *const *in, int64_t hw,
+                              tt_qgap_params *p);
+
+/* DynamicQuantizeLinear's uint8 scale and zero point for an input range [lo, hi] (lo <= 0 <=
+ * hi, as the op widens it), with ORT's formula and the op's error for a non-finite scale. */
+tt_status tt_dynq_qparams(const tt_node *n, float lo, float hi, float *scale, int32_t *zp);
 
 #endif

@@ -10,6 +10,7 @@
  * (no ONNX form: export folds them away). Gradients flow to the first input and to gamma;
  * running_var is a statistic, never differentiated. f is formed in double and rounded once. */
 #include <math.h>
+#include "autograd/bn_fold.h"
 #include "autograd/internal.h"
 #include "autograd/op.h"
 
@@ -63,20 +64,20 @@ static tt_status bf_unfold_infer(const tt_node *n, const tt_tensor *const *in, t
     return bf_infer_axis(n, in, out, 1);
 }
 
-/* sigma = sqrt(var + eps) per channel, into s (c floats); gamma must not be 0 for BnUnfold. */
-static tt_status bf_sigma(const tt_op_ctx *ctx, int64_t c, bool need_gamma, double *s)
+tt_status tt_bn_fold_factors(const tt_node *n, const float *g, const float *v, int64_t c,
+                             bool unfold, double *sigma, float *mult)
 {
-    const float *g = tt_tensor_f32(ctx->in[BF_GAMMA]), *v = tt_tensor_f32(ctx->in[BF_VAR]);
-    double eps = tt_node_attr_float(ctx->node, "epsilon", 1e-5f);
+    double eps = tt_node_attr_float(n, "epsilon", 1e-5f);
     for (int64_t k = 0; k < c; k++) {
-        if (!(v[k] >= 0.0f) || (need_gamma && g[k] == 0.0f))
+        if (!(v[k] >= 0.0f) || (unfold && g[k] == 0.0f))
             return tt_fail(TT_ERR_NUMERIC,
                            "node '%s' (%s): channel %lld has running_var %g and gamma %g; "
                            "simulated folding needs running_var >= 0 and gamma != 0 (use "
                            "qat.bn_fold: fold)",
-                           ctx->node->name, tt_op_name(ctx->node->op), (long long)k, (double)v[k],
-                           (double)g[k]);
-        s[k] = sqrt((double)v[k] + eps);
+                           n->name, tt_op_name(n->op), (long long)k, (double)v[k], (double)g[k]);
+        double s = sqrt((double)v[k] + eps), f = (double)g[k] / s;
+        if (sigma) sigma[k] = s;
+        if (mult) mult[k] = (float)(unfold ? 1.0 / f : f);
     }
     return TT_OK;
 }
@@ -108,13 +109,9 @@ static tt_status bf_forward_axis(tt_op_ctx *ctx, int axis, bool unfold)
     int64_t outer, c, inner;
     bf_dims(ctx->in[BF_X], axis, &outer, &c, &inner);
     double *sig = ctx->scratch;
-    TT_CHECK(bf_sigma(ctx, c, unfold, sig));
-    const float *g = tt_tensor_f32(ctx->in[BF_GAMMA]);
     float *mult = (float *)(sig + c);
-    for (int64_t k = 0; k < c; k++) {
-        double f = (double)g[k] / sig[k];
-        mult[k] = (float)(unfold ? 1.0 / f : f);
-    }
+    TT_CHECK(tt_bn_fold_factors(ctx->node, tt_tensor_f32(ctx->in[BF_GAMMA]),
+                                tt_tensor_f32(ctx->in[BF_VAR]), c, unfold, sig, mult));
     bf_scale(tt_tensor_f32(ctx->in[BF_X]), tt_tensor_f32(ctx->out[0]), mult, outer, c, inner);
     return TT_OK;
 }
@@ -136,7 +133,8 @@ static tt_status bf_backward_axis(tt_op_ctx *ctx, int axis, bool unfold)
     int64_t outer, c, inner;
     bf_dims(ctx->in[BF_X], axis, &outer, &c, &inner);
     double *sig = ctx->scratch;
-    TT_CHECK(bf_sigma(ctx, c, unfold, sig));
+    TT_CHECK(tt_bn_fold_factors(ctx->node, tt_tensor_f32(ctx->in[BF_GAMMA]),
+                                tt_tensor_f32(ctx->in[BF_VAR]), c, unfold, sig, NULL));
     const float *x = tt_tensor_f32(ctx->in[BF_X]), *dy = tt_tensor_f32(ctx->dout[0]);
     const float *g = tt_tensor_f32(ctx->in[BF_GAMMA]);
     float *dx = ctx->din[BF_X] ? tt_tensor_f32(ctx->din[BF_X]) : NULL;

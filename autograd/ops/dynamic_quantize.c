@@ -11,6 +11,7 @@
 #include <math.h>
 #include "autograd/internal.h"
 #include "autograd/op.h"
+#include "autograd/qlinear.h"
 #include "autograd/qparam.h"
 
 static tt_status dynq_infer(const tt_node *n, const tt_tensor *const *in, tt_tensor *out)
@@ -38,21 +39,29 @@ static void dynq_range(const float *x, int64_t n, float *lo, float *hi)
     *hi = mx;
 }
 
+tt_status tt_dynq_qparams(const tt_node *n, float lo, float hi, float *scale, int32_t *zp)
+{
+    float s = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+    if (!isfinite(s))
+        return tt_fail(TT_ERR_NUMERIC,
+                       "node '%s' (DynamicQuantizeLinear): the input's range [%g, %g] gives the "
+                       "scale %g; the input must be finite",
+                       n->name, (double)lo, (double)hi, (double)s);
+    float z = 0.0f - lo / s;
+    z = z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z);
+    *scale = s;
+    *zp = (int32_t)tt_round_half_even(z);
+    return TT_OK;
+}
+
 static tt_status dynq_forward(tt_op_ctx *c)
 {
     const float *x = tt_tensor_f32(c->in[0]);
     int64_t n = tt_tensor_numel(c->in[0]);
-    float lo, hi;
+    float lo, hi, scale = 1.0f;
+    int32_t zp = 0;
     dynq_range(x, n, &lo, &hi);
-    float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
-    if (!isfinite(scale))
-        return tt_fail(TT_ERR_NUMERIC,
-                       "node '%s' (DynamicQuantizeLinear): the input's range [%g, %g] gives the "
-                       "scale %g; the input must be finite",
-                       c->node->name, (double)lo, (double)hi, (double)scale);
-    float z = 0.0f - lo / scale;
-    z = z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z);
-    int32_t zp = (int32_t)tt_round_half_even(z);
+    TT_CHECK(tt_dynq_qparams(c->node, lo, hi, &scale, &zp));
     tt_tensor_f32(c->out[1])[0] = scale;
     ((uint8_t *)c->out[2]->data)[0] = (uint8_t)zp;
     tt_status s = tt_quantize(x, n, scale, zp, TT_QTYPE_U8, c->out[0]->data);

@@ -23,29 +23,22 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include "autograd/fake_quant.h"
 #include "autograd/internal.h"
 #include "autograd/op.h"
 #include "qat/observer.h"
 #include "tinytrain/quant.h"
 
-enum { FQ_X = 0, FQ_SCALE, FQ_ZP, FQ_MIN, FQ_MAX };
-
-#define FQ_HEADER   16    /* saved bytes before the per-element codes */
-#define FQ_CHUNK    16384 /* per-tensor work is split in chunks of this many elements */
+#define FQ_HEADER   16 /* saved bytes before the per-element codes */
 #define FQ_PAR_MIN  65536
 #define FQ_QABS_MAX (1 << 24) /* levels stay exact in float */
 
 /* Per-element codes saved for backward. */
 enum { FQ_IN = 0, FQ_BELOW = 1, FQ_ABOVE = 2 };
 
-typedef struct fq_attrs {
-    int64_t qmin, qmax, axis, symmetric, observer, learnable, observe, enabled;
-    float avg_c;
-} fq_attrs;
-
-static fq_attrs fq_get_attrs(const tt_node *n)
+tt_fq_attrs tt_fq_get_attrs(const tt_node *n)
 {
-    fq_attrs a;
+    tt_fq_attrs a;
     a.qmin = tt_node_attr_int(n, "qmin", 0);
     a.qmax = tt_node_attr_int(n, "qmax", 255);
     a.axis = tt_node_attr_int(n, "axis", -1);
@@ -58,12 +51,23 @@ static fq_attrs fq_get_attrs(const tt_node *n)
     return a;
 }
 
+void tt_fq_layout(const tt_tensor *x, int64_t axis, int64_t *outer, int64_t *ch, int64_t *inner)
+{
+    *outer = 1;
+    *ch = 1;
+    *inner = tt_tensor_numel(x);
+    if (axis < 0) return;
+    *ch = x->shape.dims[axis];
+    for (int i = 0; i < axis; i++) *outer *= x->shape.dims[i];
+    *inner = *outer * *ch > 0 ? *inner / (*outer * *ch) : 0; /* an empty X has no rows */
+}
+
 static bool is_flag(int64_t v)
 {
     return v == 0 || v == 1;
 }
 
-static tt_status fq_check_attrs(const tt_node *n, const fq_attrs *a)
+static tt_status fq_check_attrs(const tt_node *n, const tt_fq_attrs *a)
 {
     if (a->qmin > 0 || a->qmax < 0 || a->qmin >= a->qmax || a->qmin < -FQ_QABS_MAX ||
         a->qmax > FQ_QABS_MAX)
@@ -95,10 +99,10 @@ static tt_status fq_infer(const tt_node *n, const tt_tensor *const *in, tt_tenso
 {
     static const char *const what[5] = {"X", "scale", "zero_point", "min", "max"};
     for (int i = 0; i < 5; i++) TT_CHECK(tt_op_expect_dtype(n, in[i], i, TT_F32));
-    TT_CHECK(tt_op_expect_ndim(n, in[FQ_X], FQ_X, 1, TT_MAX_DIMS));
-    fq_attrs a = fq_get_attrs(n);
+    TT_CHECK(tt_op_expect_ndim(n, in[TT_FQ_X], TT_FQ_X, 1, TT_MAX_DIMS));
+    tt_fq_attrs a = tt_fq_get_attrs(n);
     TT_CHECK(fq_check_attrs(n, &a));
-    const tt_shape *xs = &in[FQ_X]->shape;
+    const tt_shape *xs = &in[TT_FQ_X]->shape;
     int64_t c = 1;
     if (a.axis != -1) {
         if (a.axis < 0 || a.axis >= xs->ndim)
@@ -113,7 +117,7 @@ static tt_status fq_infer(const tt_node *n, const tt_tensor *const *in, tt_tenso
                            "dimension; quantise per channel along a fixed-size axis",
                            n->name, (long long)a.axis);
     }
-    for (int i = FQ_SCALE; i <= FQ_MAX; i++) {
+    for (int i = TT_FQ_SCALE; i <= TT_FQ_MAX; i++) {
         const tt_shape *s = &in[i]->shape;
         if (s->ndim != 1 || s->dims[0] != c) {
             char b[64];
@@ -129,22 +133,10 @@ static tt_status fq_infer(const tt_node *n, const tt_tensor *const *in, tt_tenso
     return TT_OK;
 }
 
-/* X as [outer, channels, inner]. */
-static void fq_layout(const tt_tensor *x, int64_t axis, int64_t *outer, int64_t *ch, int64_t *inner)
-{
-    *outer = 1;
-    *ch = 1;
-    *inner = tt_tensor_numel(x);
-    if (axis < 0) return;
-    *ch = x->shape.dims[axis];
-    for (int i = 0; i < axis; i++) *outer *= x->shape.dims[i];
-    *inner = *inner / (*outer * *ch);
-}
-
 static size_t fq_saved(const tt_node *n, const tt_tensor *const *in, const tt_tensor *out)
 {
     (void)n, (void)out;
-    return FQ_HEADER + (size_t)tt_tensor_numel(in[FQ_X]);
+    return FQ_HEADER + (size_t)tt_tensor_numel(in[TT_FQ_X]);
 }
 
 /* Forward: 2 floats per channel (the batch range). Backward, per tensor: one double per chunk
@@ -152,8 +144,8 @@ static size_t fq_saved(const tt_node *n, const tt_tensor *const *in, const tt_te
 static size_t fq_scratch(const tt_node *n, const tt_tensor *const *in, const tt_tensor *out)
 {
     (void)n, (void)out;
-    size_t fwd = 2 * (size_t)in[FQ_SCALE]->shape.dims[0] * sizeof(float);
-    size_t chunks = ((size_t)tt_tensor_numel(in[FQ_X]) + FQ_CHUNK - 1) / FQ_CHUNK;
+    size_t fwd = 2 * (size_t)in[TT_FQ_SCALE]->shape.dims[0] * sizeof(float);
+    size_t chunks = ((size_t)tt_tensor_numel(in[TT_FQ_X]) + TT_FQ_CHUNK - 1) / TT_FQ_CHUNK;
     size_t bwd = chunks * sizeof(double);
     return fwd > bwd ? fwd : bwd;
 }
@@ -165,13 +157,13 @@ static float fq_scale(float s, bool learnable)
     return learnable && !(s >= FLT_EPSILON) && !isnan(s) ? FLT_EPSILON : s;
 }
 
-static tt_status fq_observe(tt_op_ctx *ctx, const fq_attrs *a, int64_t outer, int64_t ch,
+static tt_status fq_observe(tt_op_ctx *ctx, const tt_fq_attrs *a, int64_t outer, int64_t ch,
                             int64_t inner)
 {
     const tt_node *n = ctx->node;
-    const float *x = tt_tensor_f32(ctx->in[FQ_X]);
-    float *scale = tt_tensor_f32(ctx->in[FQ_SCALE]), *zp = tt_tensor_f32(ctx->in[FQ_ZP]);
-    float *rmin = tt_tensor_f32(ctx->in[FQ_MIN]), *rmax = tt_tensor_f32(ctx->in[FQ_MAX]);
+    const float *x = tt_tensor_f32(ctx->in[TT_FQ_X]);
+    float *scale = tt_tensor_f32(ctx->in[TT_FQ_SCALE]), *zp = tt_tensor_f32(ctx->in[TT_FQ_ZP]);
+    float *rmin = tt_tensor_f32(ctx->in[TT_FQ_MIN]), *rmax = tt_tensor_f32(ctx->in[TT_FQ_MAX]);
     float *bmin = ctx->scratch, *bmax = bmin + ch;
     tt_observer_minmax(x, outer, ch, inner, bmin, bmax);
     /* Refuse before touching the running state, so a bad batch leaves it usable. */
@@ -202,11 +194,11 @@ static tt_status fq_observe(tt_op_ctx *ctx, const fq_attrs *a, int64_t outer, in
     return TT_OK;
 }
 
-static tt_status fq_check_qparams(tt_op_ctx *ctx, const fq_attrs *a, int64_t ch)
+static tt_status fq_check_qparams(tt_op_ctx *ctx, const tt_fq_attrs *a, int64_t ch)
 {
     const tt_node *n = ctx->node;
-    float *scale = tt_tensor_f32(ctx->in[FQ_SCALE]);
-    const float *zp = tt_tensor_f32(ctx->in[FQ_ZP]);
+    float *scale = tt_tensor_f32(ctx->in[TT_FQ_SCALE]);
+    const float *zp = tt_tensor_f32(ctx->in[TT_FQ_ZP]);
     for (int64_t c = 0; c < ch; c++) {
         float s = fq_scale(scale[c], a->learnable);
         if (!(s > 0.0f) || !isfinite(s))
@@ -293,10 +285,10 @@ static void fq_run(const float *x, float *y, uint8_t *code, int64_t n, float s, 
 
 static tt_status fq_forward(tt_op_ctx *ctx)
 {
-    fq_attrs a = fq_get_attrs(ctx->node);
+    tt_fq_attrs a = tt_fq_get_attrs(ctx->node);
     int64_t outer, ch, inner;
-    fq_layout(ctx->in[FQ_X], a.axis, &outer, &ch, &inner);
-    const float *x = tt_tensor_f32(ctx->in[FQ_X]);
+    tt_fq_layout(ctx->in[TT_FQ_X], a.axis, &outer, &ch, &inner);
+    const float *x = tt_tensor_f32(ctx->in[TT_FQ_X]);
     float *y = tt_tensor_f32(ctx->out[0]);
     uint8_t *saved = ctx->saved, *code = saved + FQ_HEADER;
     int64_t total = outer * ch * inner;
@@ -307,14 +299,16 @@ static tt_status fq_forward(tt_op_ctx *ctx)
         return TT_OK;
     }
     TT_CHECK(fq_check_qparams(ctx, &a, ch));
-    const float *scale = tt_tensor_f32(ctx->in[FQ_SCALE]), *zp = tt_tensor_f32(ctx->in[FQ_ZP]);
+    const float *scale = tt_tensor_f32(ctx->in[TT_FQ_SCALE]),
+                *zp = tt_tensor_f32(ctx->in[TT_FQ_ZP]);
     float qmin = (float)a.qmin, qmax = (float)a.qmax;
     if (ch == 1) {
         float s = fq_scale(scale[0], a.learnable), z = zp[0];
-        int64_t chunks = (total + FQ_CHUNK - 1) / FQ_CHUNK;
+        int64_t chunks = (total + TT_FQ_CHUNK - 1) / TT_FQ_CHUNK;
 #pragma omp parallel for if (total > FQ_PAR_MIN)
         for (int64_t b = 0; b < chunks; b++) {
-            int64_t off = b * FQ_CHUNK, len = total - off < FQ_CHUNK ? total - off : FQ_CHUNK;
+            int64_t off = b * TT_FQ_CHUNK,
+                    len = total - off < TT_FQ_CHUNK ? total - off : TT_FQ_CHUNK;
             fq_run(x + off, y + off, code + off, len, s, z, qmin, qmax);
         }
         return TT_OK;
@@ -347,23 +341,25 @@ static double fq_lsq_run(const float *x, const float *dy, const uint8_t *code, i
     return sum;
 }
 
-static void fq_lsq_backward(tt_op_ctx *ctx, const fq_attrs *a, int64_t outer, int64_t ch,
+static void fq_lsq_backward(tt_op_ctx *ctx, const tt_fq_attrs *a, int64_t outer, int64_t ch,
                             int64_t inner)
 {
-    const float *x = tt_tensor_f32(ctx->in[FQ_X]), *dy = tt_tensor_f32(ctx->dout[0]);
-    const float *scale = tt_tensor_f32(ctx->in[FQ_SCALE]), *zp = tt_tensor_f32(ctx->in[FQ_ZP]);
+    const float *x = tt_tensor_f32(ctx->in[TT_FQ_X]), *dy = tt_tensor_f32(ctx->dout[0]);
+    const float *scale = tt_tensor_f32(ctx->in[TT_FQ_SCALE]),
+                *zp = tt_tensor_f32(ctx->in[TT_FQ_ZP]);
     const uint8_t *code = (const uint8_t *)ctx->saved + FQ_HEADER;
-    float *ds = tt_tensor_f32(ctx->din[FQ_SCALE]);
+    float *ds = tt_tensor_f32(ctx->din[TT_FQ_SCALE]);
     float qmin = (float)a->qmin, qmax = (float)a->qmax;
     int64_t total = outer * ch * inner;
     double g = 1.0 / sqrt((double)total * (double)(a->qmax > 1 ? a->qmax : 1));
     if (ch == 1) {
         double *part = ctx->scratch;
         float s = fq_scale(scale[0], true), z = zp[0];
-        int64_t chunks = (total + FQ_CHUNK - 1) / FQ_CHUNK;
+        int64_t chunks = (total + TT_FQ_CHUNK - 1) / TT_FQ_CHUNK;
 #pragma omp parallel for if (total > FQ_PAR_MIN)
         for (int64_t b = 0; b < chunks; b++) {
-            int64_t off = b * FQ_CHUNK, len = total - off < FQ_CHUNK ? total - off : FQ_CHUNK;
+            int64_t off = b * TT_FQ_CHUNK,
+                    len = total - off < TT_FQ_CHUNK ? total - off : TT_FQ_CHUNK;
             part[b] = fq_lsq_run(x + off, dy + off, code + off, len, s, z, qmin, qmax);
         }
         double sum = 0.0;
@@ -385,15 +381,15 @@ static void fq_lsq_backward(tt_op_ctx *ctx, const fq_attrs *a, int64_t outer, in
 
 static tt_status fq_backward(tt_op_ctx *ctx)
 {
-    fq_attrs a = fq_get_attrs(ctx->node);
+    tt_fq_attrs a = tt_fq_get_attrs(ctx->node);
     int64_t outer, ch, inner;
-    fq_layout(ctx->in[FQ_X], a.axis, &outer, &ch, &inner);
+    tt_fq_layout(ctx->in[TT_FQ_X], a.axis, &outer, &ch, &inner);
     const uint8_t *saved = ctx->saved, *code = saved + FQ_HEADER;
     const float *dy = tt_tensor_f32(ctx->dout[0]);
     bool enabled = saved[0] != 0; /* as the forward ran, even if the attribute changed since */
     int64_t total = outer * ch * inner;
-    if (ctx->din[FQ_X]) {
-        float *dx = tt_tensor_f32(ctx->din[FQ_X]);
+    if (ctx->din[TT_FQ_X]) {
+        float *dx = tt_tensor_f32(ctx->din[TT_FQ_X]);
         if (!enabled) {
 #pragma omp parallel for simd if (total > FQ_PAR_MIN)
             for (int64_t i = 0; i < total; i++) dx[i] += dy[i];
@@ -405,7 +401,7 @@ static tt_status fq_backward(tt_op_ctx *ctx)
             }
         }
     }
-    if (ctx->din[FQ_SCALE] && a.learnable && enabled) fq_lsq_backward(ctx, &a, outer, ch, inner);
+    if (ctx->din[TT_FQ_SCALE] && a.learnable && enabled) fq_lsq_backward(ctx, &a, outer, ch, inner);
     return TT_OK;
 }
 
@@ -419,5 +415,5 @@ const tt_op_def tt_op_fake_quant = {
     .scratch_size = fq_scratch,
     .forward = fq_forward,
     .backward = fq_backward,
-    .nondiff_inputs = (1u << FQ_ZP) | (1u << FQ_MIN) | (1u << FQ_MAX),
+    .nondiff_inputs = (1u << TT_FQ_ZP) | (1u << TT_FQ_MIN) | (1u << TT_FQ_MAX),
 };

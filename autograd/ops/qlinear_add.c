@@ -20,6 +20,7 @@
 #include "autograd/broadcast.h"
 #include "autograd/internal.h"
 #include "autograd/op.h"
+#include "autograd/qlinear.h"
 #include "autograd/qparam.h"
 
 /* Where the scales of a, b and c sit; each zero point follows its scale. */
@@ -59,11 +60,7 @@ static inline int64_t qadd_off(const tt_bcast *p, int w, int64_t o)
     return t / p->dims[1] * p->st[w][0] + t % p->dims[1] * p->st[w][1] + i2 * p->st[w][2];
 }
 
-typedef struct qadd_coef {
-    float ra, rb, k;
-    int32_t lo, hi; /* output clamp: the type's range, or [c_zp, max] with fused_relu */
-    bool sgn;
-} qadd_coef;
+typedef tt_qadd_coef qadd_coef;
 
 static inline float qadd_load(const uint8_t *p, bool sgn, int64_t i)
 {
@@ -96,31 +93,31 @@ static void qadd_run(const qadd_coef *q, const uint8_t *a, int64_t sa, const uin
     }
 }
 
-static tt_status qadd_coefs(tt_op_ctx *c, qadd_coef *q)
+tt_status tt_qadd_coefs(const tt_node *n, const tt_tensor *const *in, tt_qadd_coef *q)
 {
     for (int k = 0; k < 3; k++) {
         int si = qadd_scale_idx[k];
-        TT_CHECK(tt_qp_check_scale_values(c->node, c->in[si], si, "scale"));
+        TT_CHECK(tt_qp_check_scale_values(n, in[si], si, "scale"));
     }
-    float as = tt_tensor_f32(c->in[1])[0], bs = tt_tensor_f32(c->in[4])[0];
-    float cs = tt_tensor_f32(c->in[6])[0];
-    int32_t az = tt_qp_zp(c->in[2], 0), bz = tt_qp_zp(c->in[5], 0);
-    int32_t cz = tt_qp_zp(c->in[7], 0);
-    tt_qrange r = tt_qp_range(c->in[0]->dtype);
+    float as = tt_tensor_f32(in[1])[0], bs = tt_tensor_f32(in[4])[0];
+    float cs = tt_tensor_f32(in[6])[0];
+    int32_t az = tt_qp_zp(in[2], 0), bz = tt_qp_zp(in[5], 0);
+    int32_t cz = tt_qp_zp(in[7], 0);
+    tt_qrange r = tt_qp_range(in[0]->dtype);
     q->ra = as / cs;
     q->rb = bs / cs;
     float za = q->ra * (float)az, zb = q->rb * (float)bz; /* rounded apart, as ORT does */
     q->k = (float)cz - (za + zb);
-    q->lo = tt_node_attr_int(c->node, "fused_relu", 0) ? cz : r.qmin;
+    q->lo = tt_node_attr_int(n, "fused_relu", 0) ? cz : r.qmin;
     q->hi = r.qmax;
-    q->sgn = c->in[0]->dtype == TT_I8;
+    q->sgn = in[0]->dtype == TT_I8;
     return TT_OK;
 }
 
 static tt_status qadd_forward(tt_op_ctx *c)
 {
     qadd_coef q;
-    TT_CHECK(qadd_coefs(c, &q));
+    TT_CHECK(tt_qadd_coefs(c->node, (const tt_tensor *const *)c->in, &q));
     tt_bcast p;
     tt_bcast_plan(&c->in[0]->shape, &c->in[3]->shape, &p);
     const uint8_t *a = c->in[0]->data, *b = c->in[3]->data;

@@ -10,6 +10,7 @@
  * y_zp, each differ from it by one step on some ties. */
 #include "autograd/internal.h"
 #include "autograd/op.h"
+#include "autograd/qlinear.h"
 #include "autograd/qparam.h"
 
 static tt_status qgap_infer(const tt_node *n, const tt_tensor *const *in, tt_tensor *out)
@@ -46,17 +47,28 @@ static tt_status qgap_infer(const tt_node *n, const tt_tensor *const *in, tt_ten
     return tt_shape_make(&out[0].shape, s->ndim, d);
 }
 
+tt_status tt_qgap_params_read(const tt_node *n, const tt_tensor *const *in, int64_t hw,
+                              tt_qgap_params *p)
+{
+    TT_CHECK(tt_qp_check_scale_values(n, in[1], 1, "x_scale"));
+    TT_CHECK(tt_qp_check_scale_values(n, in[3], 3, "y_scale"));
+    p->mult = tt_tensor_f32(in[1])[0] / (tt_tensor_f32(in[3])[0] * (float)hw);
+    p->x_zp = tt_qp_zp(in[2], 0);
+    p->y_zp = tt_qp_zp(in[4], 0);
+    p->r = tt_qp_range(in[0]->dtype);
+    return TT_OK;
+}
+
 static tt_status qgap_forward(tt_op_ctx *c)
 {
-    const tt_node *n = c->node;
-    TT_CHECK(tt_qp_check_scale_values(n, c->in[1], 1, "x_scale"));
-    TT_CHECK(tt_qp_check_scale_values(n, c->in[3], 3, "y_scale"));
     const tt_shape *s = &c->in[0]->shape;
     int64_t planes = s->dims[0] * s->dims[1], hw = 1;
     for (int i = 2; i < s->ndim; i++) hw *= s->dims[i];
-    float mult = tt_tensor_f32(c->in[1])[0] / (tt_tensor_f32(c->in[3])[0] * (float)hw);
-    int32_t xz = tt_qp_zp(c->in[2], 0), yz = tt_qp_zp(c->in[4], 0);
-    tt_qrange r = tt_qp_range(c->in[0]->dtype);
+    tt_qgap_params q;
+    TT_CHECK(tt_qgap_params_read(c->node, (const tt_tensor *const *)c->in, hw, &q));
+    float mult = q.mult;
+    int32_t xz = q.x_zp, yz = q.y_zp;
+    tt_qrange r = q.r;
     const uint8_t *x = c->in[0]->data;
     uint8_t *y = c->out[0]->data;
     /* int8 bytes read as uint8 are offset by 128 (x ^ 0x80): fold that into the zero point. */

@@ -174,35 +174,10 @@ static tt_status qdense_forward(tt_dop_ctx *c)
 
 /* ---- QLinearAdd ---- */
 
-/* qadd_coefs of autograd/ops/qlinear_add.c, expression for expression. */
-typedef struct qadd_coef {
-    float ra, rb, k;
-    int32_t lo, hi;
-} qadd_coef;
-
-static tt_status qadd_coefs(const tt_dop_ctx *c, qadd_coef *q)
-{
-    static const int scale_idx[3] = {1, 4, 6};
-    for (int k = 0; k < 3; k++)
-        TT_CHECK(tt_qp_check_scale_values(c->node, c->in[scale_idx[k]], scale_idx[k], "scale"));
-    float as = tt_tensor_f32(c->in[1])[0], bs = tt_tensor_f32(c->in[4])[0];
-    float cs = tt_tensor_f32(c->in[6])[0];
-    int32_t az = tt_qp_zp(c->in[2], 0), bz = tt_qp_zp(c->in[5], 0);
-    int32_t cz = tt_qp_zp(c->in[7], 0);
-    tt_qrange r = tt_qp_range(c->in[0]->dtype);
-    q->ra = as / cs;
-    q->rb = bs / cs;
-    float za = q->ra * (float)az, zb = q->rb * (float)bz;
-    q->k = (float)cz - (za + zb);
-    q->lo = tt_node_attr_int(c->node, "fused_relu", 0) ? cz : r.qmin;
-    q->hi = r.qmax;
-    return TT_OK;
-}
-
 static tt_status qadd_forward(tt_dop_ctx *c)
 {
-    qadd_coef q;
-    TT_CHECK(qadd_coefs(c, &q));
+    tt_qadd_coef q; /* the CPU op's own coefficients */
+    TT_CHECK(tt_qadd_coefs(c->node, c->in, &q));
     TT_CHECK(fits(c->x[0], c->in[0]));
     TT_CHECK(fits(c->x[3], c->in[3]));
     TT_CHECK(fits(c->y[0], c->out[0]));
@@ -221,22 +196,18 @@ static tt_status qadd_forward(tt_dop_ctx *c)
 
 static tt_status qgap_forward(tt_dop_ctx *c)
 {
-    TT_CHECK(tt_qp_check_scale_values(c->node, c->in[1], 1, "x_scale"));
-    TT_CHECK(tt_qp_check_scale_values(c->node, c->in[3], 3, "y_scale"));
-    TT_CHECK(fits(c->x[0], c->in[0]));
-    TT_CHECK(fits(c->y[0], c->out[0]));
     const tt_shape *s = &c->in[0]->shape;
     int64_t planes = s->dims[0] * s->dims[1], hw = 1;
     for (int i = 2; i < s->ndim; i++) hw *= s->dims[i];
-    /* the CPU op's float32 expression, rounded here exactly as there */
-    float mult = tt_tensor_f32(c->in[1])[0] / (tt_tensor_f32(c->in[3])[0] * (float)hw);
-    int32_t xz = tt_qp_zp(c->in[2], 0), yz = tt_qp_zp(c->in[4], 0);
-    tt_qrange r = tt_qp_range(c->in[0]->dtype);
+    tt_qgap_params q; /* the CPU op's own multiplier and zero points */
+    TT_CHECK(tt_qgap_params_read(c->node, c->in, hw, &q));
+    TT_CHECK(fits(c->x[0], c->in[0]));
+    TT_CHECK(fits(c->y[0], c->out[0]));
     int sgn = is_i8(c->in[0]);
     return TT_DEV_LAUNCH(c->dev, "tt_int8_qgap", planes, TT_KBUF(c->x[0]), TT_KI32(sgn),
                          TT_KBUF(c->y[0]), TT_KI64(planes), TT_KI64(hw),
-                         TT_KI64((int64_t)xz + (sgn ? 128 : 0)), TT_KF32(mult), TT_KI32(yz),
-                         TT_KI32(r.qmin), TT_KI32(r.qmax));
+                         TT_KI64((int64_t)q.x_zp + (sgn ? 128 : 0)), TT_KF32(q.mult),
+                         TT_KI32(q.y_zp), TT_KI32(q.r.qmin), TT_KI32(q.r.qmax));
 }
 
 /* ---- MatMulInteger, ConvInteger ---- */
@@ -322,18 +293,10 @@ static tt_status dynq_forward(tt_dop_ctx *c)
 {
     TT_CHECK(fits(c->x[0], c->in[0]));
     TT_CHECK(fits(c->y[0], c->out[0]));
-    float lo, hi;
+    float lo, hi, scale = 1.0f;
+    int32_t zp = 0;
     TT_CHECK(dynq_range(c, &lo, &hi));
-    /* from here on autograd/ops/dynamic_quantize.c's dynq_forward */
-    float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
-    if (!isfinite(scale))
-        return tt_fail(TT_ERR_NUMERIC,
-                       "node '%s' (DynamicQuantizeLinear): the input's range [%g, %g] gives the "
-                       "scale %g; the input must be finite",
-                       c->node->name, (double)lo, (double)hi, (double)scale);
-    float z = 0.0f - lo / scale;
-    z = z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z);
-    int32_t zp = (int32_t)tt_round_half_even(z);
+    TT_CHECK(tt_dynq_qparams(c->node, lo, hi, &scale, &zp)); /* the CPU op's own formula */
     /* tt_quantize's own checks of (scale, zp), run on no elements: its message on failure */
     float none = 0.0f;
     uint8_t none_q = 0;

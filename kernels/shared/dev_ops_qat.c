@@ -13,6 +13,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include "autograd/bn_fold.h"
+#include "autograd/fake_quant.h"
 #include "autograd/internal.h"
 #include "kernels/shared/dev_op.h"
 #include "qat/observer.h"
@@ -38,43 +40,7 @@ static tt_status fits(const char *what, const tt_dbuf *b, int64_t n, size_t es)
 
 /* ---- FakeQuant (autograd/ops/fake_quant.c) ---- */
 
-enum { FQ_X = 0, FQ_SCALE, FQ_ZP, FQ_MIN, FQ_MAX };
-
-#define FQ_CHUNK  16384 /* the CPU's per-tensor LSQ chunk: its partial sums are the CPU's */
-#define OBS_CHUNK 4096  /* observer elements per thread (any size gives the same result) */
-
-typedef struct fq_attrs {
-    int64_t qmin, qmax, axis, symmetric, observer, learnable, observe, enabled;
-    float avg_c;
-} fq_attrs;
-
-/* fq_get_attrs: the defaults of docs/ops.md (the graph checked the values when it was built). */
-static fq_attrs fq_get_attrs(const tt_node *n)
-{
-    fq_attrs a;
-    a.qmin = tt_node_attr_int(n, "qmin", 0);
-    a.qmax = tt_node_attr_int(n, "qmax", 255);
-    a.axis = tt_node_attr_int(n, "axis", -1);
-    a.symmetric = tt_node_attr_int(n, "symmetric", 0);
-    a.observer = tt_node_attr_int(n, "observer", TT_OBSERVER_MOVING_AVG);
-    a.avg_c = tt_node_attr_float(n, "averaging_constant", 0.01f);
-    a.learnable = tt_node_attr_int(n, "learnable", 0);
-    a.observe = tt_node_attr_int(n, "observe", 1);
-    a.enabled = tt_node_attr_int(n, "enabled", 1);
-    return a;
-}
-
-/* X as [outer, channels, inner] (fq_layout). */
-static void fq_layout(const tt_tensor *x, int64_t axis, int64_t *outer, int64_t *ch, int64_t *inner)
-{
-    *outer = 1;
-    *ch = 1;
-    *inner = tt_tensor_numel(x);
-    if (axis < 0) return;
-    *ch = x->shape.dims[axis];
-    for (int i = 0; i < axis; i++) *outer *= x->shape.dims[i];
-    *inner = *outer > 0 ? *inner / (*outer * *ch) : 0;
-}
+#define OBS_CHUNK 4096 /* observer elements per thread (any size gives the same result) */
 
 static int64_t ceil_div(int64_t a, int64_t b)
 {
@@ -85,7 +51,7 @@ static int64_t ceil_div(int64_t a, int64_t b)
 static size_t fq_saved(const tt_node *n, const tt_tensor *const *in, const tt_tensor *out)
 {
     (void)n, (void)out;
-    return (size_t)tt_tensor_numel(in[FQ_X]) + 1;
+    return (size_t)tt_tensor_numel(in[TT_FQ_X]) + 1;
 }
 
 /* Device: the observer's ranges and chunk partials, the LSQ partial sums (doubles), or the
@@ -93,19 +59,19 @@ static size_t fq_saved(const tt_node *n, const tt_tensor *const *in, const tt_te
 static size_t fq_scratch(const tt_node *n, const tt_tensor *const *in, const tt_tensor *out)
 {
     (void)out;
-    fq_attrs a = fq_get_attrs(n);
+    tt_fq_attrs a = tt_fq_get_attrs(n);
     int64_t outer, ch, inner;
-    fq_layout(in[FQ_X], a.axis, &outer, &ch, &inner);
+    tt_fq_layout(in[TT_FQ_X], a.axis, &outer, &ch, &inner);
     int64_t total = outer * ch * inner, nchunks = ceil_div(outer * inner, OBS_CHUNK);
     size_t obs = (size_t)(2 * ch + 2 * ch * (nchunks > 0 ? nchunks : 1)) * sizeof(float);
-    size_t lsq = (size_t)(ch == 1 ? ceil_div(total, FQ_CHUNK) : outer * ch) * sizeof(double);
+    size_t lsq = (size_t)(ch == 1 ? ceil_div(total, TT_FQ_CHUNK) : outer * ch) * sizeof(double);
     return obs > lsq ? obs : lsq;
 }
 
 static size_t fq_host(const tt_node *n, const tt_tensor *const *in, const tt_tensor *out)
 {
     (void)n, (void)out;
-    return 6 * (size_t)in[FQ_SCALE]->shape.dims[0] * sizeof(float);
+    return 6 * (size_t)in[TT_FQ_SCALE]->shape.dims[0] * sizeof(float);
 }
 
 /* The channel's scale as the CPU quantises with it (fq_scale). */
@@ -127,14 +93,14 @@ static fq_host_state fq_state(tt_dop_ctx *c, int64_t ch)
 
 static tt_status fq_read_qparams(tt_dop_ctx *c, const fq_host_state *h, int64_t ch)
 {
-    TT_CHECK(rd(c, c->x[FQ_SCALE], 0, h->scale, (size_t)ch * sizeof(float)));
-    return rd(c, c->x[FQ_ZP], 0, h->zp, (size_t)ch * sizeof(float));
+    TT_CHECK(rd(c, c->x[TT_FQ_SCALE], 0, h->scale, (size_t)ch * sizeof(float)));
+    return rd(c, c->x[TT_FQ_ZP], 0, h->zp, (size_t)ch * sizeof(float));
 }
 
 static tt_status fq_write_qparams(tt_dop_ctx *c, const fq_host_state *h, int64_t ch)
 {
-    TT_CHECK(wr(c, c->x[FQ_SCALE], 0, h->scale, (size_t)ch * sizeof(float)));
-    return wr(c, c->x[FQ_ZP], 0, h->zp, (size_t)ch * sizeof(float));
+    TT_CHECK(wr(c, c->x[TT_FQ_SCALE], 0, h->scale, (size_t)ch * sizeof(float)));
+    return wr(c, c->x[TT_FQ_ZP], 0, h->zp, (size_t)ch * sizeof(float));
 }
 
 /* The batch range per channel on the device, into h->bmin / h->bmax. */
@@ -143,9 +109,9 @@ static tt_status fq_batch_range(tt_dop_ctx *c, int64_t outer, int64_t ch, int64_
 {
     int64_t len = outer * inner, nchunks = ceil_div(len, OBS_CHUNK);
     if (nchunks < 1) nchunks = 1;
-    TT_CHECK(fits("FakeQuant X", c->x[FQ_X], outer * ch * inner, sizeof(float)));
+    TT_CHECK(fits("FakeQuant X", c->x[TT_FQ_X], outer * ch * inner, sizeof(float)));
     TT_CHECK(fits("FakeQuant scratch", c->scratch, 2 * ch + 2 * ch * nchunks, sizeof(float)));
-    TT_CHECK(TT_DEV_LAUNCH(c->dev, "tt_qat_minmax_part", ch * nchunks, TT_KBUF(c->x[FQ_X]),
+    TT_CHECK(TT_DEV_LAUNCH(c->dev, "tt_qat_minmax_part", ch * nchunks, TT_KBUF(c->x[TT_FQ_X]),
                            TT_KBUF(c->scratch), TT_KI64(ch), TT_KI64(inner), TT_KI64(len),
                            TT_KI64(OBS_CHUNK), TT_KI64(nchunks)));
     TT_CHECK(TT_DEV_LAUNCH(c->dev, "tt_qat_minmax_final", ch, TT_KBUF(c->scratch), TT_KI64(ch),
@@ -155,7 +121,7 @@ static tt_status fq_batch_range(tt_dop_ctx *c, int64_t outer, int64_t ch, int64_
 
 /* fq_observe: the batch range folded into min / max, then scale / zero_point rewritten from
  * it, leaving the parameters as the CPU leaves them when it fails half way. */
-static tt_status fq_observe(tt_dop_ctx *c, const fq_attrs *a, int64_t outer, int64_t ch,
+static tt_status fq_observe(tt_dop_ctx *c, const tt_fq_attrs *a, int64_t outer, int64_t ch,
                             int64_t inner, const fq_host_state *h)
 {
     const tt_node *n = c->node;
@@ -170,13 +136,13 @@ static tt_status fq_observe(tt_dop_ctx *c, const fq_attrs *a, int64_t outer, int
                            "has Inf)",
                            n->name, ch > 1 ? " in a channel" : "", (double)h->bmin[k],
                            (double)h->bmax[k]);
-    TT_CHECK(rd(c, c->x[FQ_MIN], 0, h->rmin, bytes));
-    TT_CHECK(rd(c, c->x[FQ_MAX], 0, h->rmax, bytes));
+    TT_CHECK(rd(c, c->x[TT_FQ_MIN], 0, h->rmin, bytes));
+    TT_CHECK(rd(c, c->x[TT_FQ_MAX], 0, h->rmax, bytes));
     TT_CHECK(fq_read_qparams(c, h, ch));
     tt_observer_update((tt_observer_kind)a->observer, a->avg_c, h->bmin, h->bmax, h->rmin, h->rmax,
                        ch);
-    TT_CHECK(wr(c, c->x[FQ_MIN], 0, h->rmin, bytes));
-    TT_CHECK(wr(c, c->x[FQ_MAX], 0, h->rmax, bytes));
+    TT_CHECK(wr(c, c->x[TT_FQ_MIN], 0, h->rmin, bytes));
+    TT_CHECK(wr(c, c->x[TT_FQ_MAX], 0, h->rmax, bytes));
     tt_status st = TT_OK;
     for (int64_t k = 0; k < ch && st == TT_OK; k++) {
         if (!(h->rmin[k] <= h->rmax[k])) continue; /* still nothing observed (all NaN) */
@@ -200,7 +166,7 @@ static tt_status fq_observe(tt_dop_ctx *c, const fq_attrs *a, int64_t outer, int
 /* fq_check_qparams on the host copies; a training forward of a learned scale writes the clamped
  * scale back (also for the channels before a failing one, as the CPU does). *clamped tells
  * whether the scale quantised with differs from the stored one (an eval forward of LSQ). */
-static tt_status fq_check_qparams(tt_dop_ctx *c, const fq_attrs *a, int64_t ch,
+static tt_status fq_check_qparams(tt_dop_ctx *c, const tt_fq_attrs *a, int64_t ch,
                                   const fq_host_state *h, bool *clamped)
 {
     const tt_node *n = c->node;
@@ -231,15 +197,15 @@ static tt_status fq_check_qparams(tt_dop_ctx *c, const fq_attrs *a, int64_t ch,
             break;
         }
     }
-    if (changed) TT_CHECK(wr(c, c->x[FQ_SCALE], 0, h->scale, (size_t)ch * sizeof(float)));
+    if (changed) TT_CHECK(wr(c, c->x[TT_FQ_SCALE], 0, h->scale, (size_t)ch * sizeof(float)));
     return st;
 }
 
 static tt_status fq_forward(tt_dop_ctx *c)
 {
-    fq_attrs a = fq_get_attrs(c->node);
+    tt_fq_attrs a = tt_fq_get_attrs(c->node);
     int64_t outer, ch, inner;
-    fq_layout(c->in[FQ_X], a.axis, &outer, &ch, &inner);
+    tt_fq_layout(c->in[TT_FQ_X], a.axis, &outer, &ch, &inner);
     int64_t total = outer * ch * inner;
     fq_host_state h = fq_state(c, ch);
     bool observed = c->training && a.observe;
@@ -247,16 +213,16 @@ static tt_status fq_forward(tt_dop_ctx *c)
     uint8_t flag = (uint8_t)a.enabled;
     TT_CHECK(wr(c, c->saved, (size_t)total, &flag, 1));
     if (!a.enabled) {
-        TT_CHECK(fits("FakeQuant X", c->x[FQ_X], total, sizeof(float)));
+        TT_CHECK(fits("FakeQuant X", c->x[TT_FQ_X], total, sizeof(float)));
         TT_CHECK(fits("FakeQuant Y", c->y[0], total, sizeof(float)));
-        return total ? c->dev->ops->copy(c->dev, c->y[0], 0, c->x[FQ_X], 0,
+        return total ? c->dev->ops->copy(c->dev, c->y[0], 0, c->x[TT_FQ_X], 0,
                                          (size_t)total * sizeof(float))
                      : TT_OK;
     }
     if (!observed) TT_CHECK(fq_read_qparams(c, &h, ch));
     bool clamped;
     TT_CHECK(fq_check_qparams(c, &a, ch, &h, &clamped));
-    const tt_dbuf *scale = c->x[FQ_SCALE];
+    const tt_dbuf *scale = c->x[TT_FQ_SCALE];
     if (clamped && !c->training) { /* an eval forward quantises with the clamp, stores nothing */
         for (int64_t k = 0; k < ch; k++) h.scale[k] = fq_scale(h.scale[k], true);
         TT_CHECK(wr(c, c->scratch, 0, h.scale, (size_t)ch * sizeof(float)));
@@ -265,9 +231,9 @@ static tt_status fq_forward(tt_dop_ctx *c)
     tt_dev_fq f = {.n = total,
                    .channels = ch,
                    .inner = inner,
-                   .x = c->x[FQ_X],
+                   .x = c->x[TT_FQ_X],
                    .scale = scale,
-                   .zero_point = c->x[FQ_ZP],
+                   .zero_point = c->x[TT_FQ_ZP],
                    .y = c->y[0],
                    .code = c->saved,
                    .qmin = (float)a.qmin,
@@ -277,50 +243,50 @@ static tt_status fq_forward(tt_dop_ctx *c)
 
 /* fq_lsq_backward: partial double sums per CPU chunk (per tensor) or row (per channel), then
  * per channel ds += (float)(sum * g), g = 1 / sqrt(numel(X) * qmax) as the CPU forms it. */
-static tt_status fq_lsq_backward(tt_dop_ctx *c, const fq_attrs *a, int64_t outer, int64_t ch,
+static tt_status fq_lsq_backward(tt_dop_ctx *c, const tt_fq_attrs *a, int64_t outer, int64_t ch,
                                  int64_t inner)
 {
     int64_t total = outer * ch * inner;
-    int64_t run = ch == 1 ? FQ_CHUNK : inner;
-    int64_t nparts = ch == 1 ? ceil_div(total, FQ_CHUNK) : outer * ch;
+    int64_t run = ch == 1 ? TT_FQ_CHUNK : inner;
+    int64_t nparts = ch == 1 ? ceil_div(total, TT_FQ_CHUNK) : outer * ch;
     double g = 1.0 / sqrt((double)total * (double)(a->qmax > 1 ? a->qmax : 1));
     int64_t g_bits;
     memcpy(&g_bits, &g, sizeof g_bits);
-    TT_CHECK(fits("FakeQuant X", c->x[FQ_X], total, sizeof(float)));
+    TT_CHECK(fits("FakeQuant X", c->x[TT_FQ_X], total, sizeof(float)));
     TT_CHECK(fits("FakeQuant dY", c->dy[0], total, sizeof(float)));
     TT_CHECK(fits("FakeQuant codes", c->saved, total, 1));
-    TT_CHECK(fits("FakeQuant scale", c->x[FQ_SCALE], ch, sizeof(float)));
-    TT_CHECK(fits("FakeQuant zero_point", c->x[FQ_ZP], ch, sizeof(float)));
-    TT_CHECK(fits("FakeQuant dscale", c->dx[FQ_SCALE], ch, sizeof(float)));
+    TT_CHECK(fits("FakeQuant scale", c->x[TT_FQ_SCALE], ch, sizeof(float)));
+    TT_CHECK(fits("FakeQuant zero_point", c->x[TT_FQ_ZP], ch, sizeof(float)));
+    TT_CHECK(fits("FakeQuant dscale", c->dx[TT_FQ_SCALE], ch, sizeof(float)));
     TT_CHECK(fits("FakeQuant scratch", c->scratch, nparts, sizeof(double)));
-    TT_CHECK(TT_DEV_LAUNCH(c->dev, "tt_qat_lsq_part", nparts, TT_KBUF(c->x[FQ_X]),
-                           TT_KBUF(c->dy[0]), TT_KBUF(c->saved), TT_KBUF(c->x[FQ_SCALE]),
-                           TT_KBUF(c->x[FQ_ZP]), TT_KBUF(c->scratch), TT_KI64(total), TT_KI64(run),
-                           TT_KI64(ch), TT_KI64(nparts), TT_KF32((float)a->qmin),
+    TT_CHECK(TT_DEV_LAUNCH(c->dev, "tt_qat_lsq_part", nparts, TT_KBUF(c->x[TT_FQ_X]),
+                           TT_KBUF(c->dy[0]), TT_KBUF(c->saved), TT_KBUF(c->x[TT_FQ_SCALE]),
+                           TT_KBUF(c->x[TT_FQ_ZP]), TT_KBUF(c->scratch), TT_KI64(total),
+                           TT_KI64(run), TT_KI64(ch), TT_KI64(nparts), TT_KF32((float)a->qmin),
                            TT_KF32((float)a->qmax)));
     return TT_DEV_LAUNCH(c->dev, "tt_qat_lsq_final", ch, TT_KBUF(c->scratch),
-                         TT_KBUF(c->dx[FQ_SCALE]), TT_KI64(ch), TT_KI64(nparts / ch),
+                         TT_KBUF(c->dx[TT_FQ_SCALE]), TT_KI64(ch), TT_KI64(nparts / ch),
                          TT_KI64(g_bits), TT_KF32((float)g));
 }
 
 static tt_status fq_backward(tt_dop_ctx *c)
 {
-    fq_attrs a = fq_get_attrs(c->node);
+    tt_fq_attrs a = tt_fq_get_attrs(c->node);
     int64_t outer, ch, inner;
-    fq_layout(c->in[FQ_X], a.axis, &outer, &ch, &inner);
+    tt_fq_layout(c->in[TT_FQ_X], a.axis, &outer, &ch, &inner);
     int64_t total = outer * ch * inner;
     uint8_t flag;
     TT_CHECK(rd(c, c->saved, (size_t)total, &flag, 1));
     bool enabled = flag != 0; /* as the forward ran, even if the attribute changed since */
-    if (c->dx[FQ_X]) {
+    if (c->dx[TT_FQ_X]) {
         if (!enabled) {
-            TT_CHECK(tt_dop_accumulate(c->dev, c->dx[FQ_X], c->dy[0], total));
+            TT_CHECK(tt_dop_accumulate(c->dev, c->dx[TT_FQ_X], c->dy[0], total));
         } else {
-            tt_dev_fq_bwd b = {total, c->dy[0], c->saved, c->dx[FQ_X]};
+            tt_dev_fq_bwd b = {total, c->dy[0], c->saved, c->dx[TT_FQ_X]};
             TT_CHECK(c->dev->ops->fq_backward(c->dev, &b));
         }
     }
-    if (c->dx[FQ_SCALE] && a.learnable && enabled)
+    if (c->dx[TT_FQ_SCALE] && a.learnable && enabled)
         TT_CHECK(fq_lsq_backward(c, &a, outer, ch, inner));
     return TT_OK;
 }
@@ -351,26 +317,14 @@ static size_t bf_host(const tt_node *n, const tt_tensor *const *in, const tt_ten
     return 3 * (size_t)in[BF_GAMMA]->shape.dims[0] * sizeof(float);
 }
 
-/* bf_sigma's checks and the per-channel multiplier (f, or 1 / f to unfold) on the host, from
- * the device's current gamma and running_var, written to the device scratch. */
+/* tt_bn_fold_factors' checks and the per-channel multiplier (f, or 1 / f to unfold) on the host,
+ * from the device's current gamma and running_var, written to the device scratch. */
 static tt_status bf_mult(tt_dop_ctx *c, int64_t ch, bool unfold)
 {
     float *g = c->host, *v = g + ch, *mult = v + ch;
     TT_CHECK(rd(c, c->x[BF_GAMMA], 0, g, (size_t)ch * sizeof(float)));
     TT_CHECK(rd(c, c->x[BF_VAR], 0, v, (size_t)ch * sizeof(float)));
-    double eps = tt_node_attr_float(c->node, "epsilon", 1e-5f);
-    for (int64_t k = 0; k < ch; k++) {
-        if (!(v[k] >= 0.0f) || (unfold && g[k] == 0.0f))
-            return tt_fail(TT_ERR_NUMERIC,
-                           "node '%s' (%s): channel %lld has running_var %g and gamma %g; "
-                           "simulated folding needs running_var >= 0 and gamma != 0 (use "
-                           "qat.bn_fold: fold)",
-                           c->node->name, tt_op_name(c->node->op), (long long)k, (double)v[k],
-                           (double)g[k]);
-        double sig = sqrt((double)v[k] + eps);
-        double f = (double)g[k] / sig;
-        mult[k] = (float)(unfold ? 1.0 / f : f);
-    }
+    TT_CHECK(tt_bn_fold_factors(c->node, g, v, ch, unfold, NULL, mult)); /* the CPU op's */
     return wr(c, c->scratch, 0, mult, (size_t)ch * sizeof(float));
 }
 
