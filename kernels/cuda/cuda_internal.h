@@ -66,8 +66,11 @@ typedef struct tt_cuda_sgemm_args {
 int tt_cuda_sgemm(const tt_cuda_sgemm_args *a);
 
 /* Kernel `name` over items threads; args point at each argument's value (a device pointer for
- * a buffer). *found = 0 when no kernel has that name. */
-int tt_cuda_launch(const char *name, int64_t items, void **args, int *found);
+ * a buffer), sizes give their byte sizes. *found = 0 when no kernel has that name; *bad_arg is
+ * the first argument whose size the kernel's parameters do not match (nargs when it takes
+ * more), -1 when all match; nothing is launched unless both are fine. */
+int tt_cuda_launch(const char *name, int64_t items, void **args, const size_t *sizes, int nargs,
+                   int *found, int *bad_arg);
 
 #ifdef __cplusplus
 }

@@ -372,28 +372,37 @@ static tt_status cuda_launch(tt_dev *d, const char *name, int64_t items, int nar
         float f;
     } val[32];
     void *ptrs[32];
+    size_t sizes[32];
     for (int i = 0; i < nargs; i++) {
         switch (args[i].kind) {
         case TT_KARG_BUF:
             val[i].p = ptr(args[i].buf);
+            sizes[i] = sizeof(void *);
             break;
         case TT_KARG_I32:
             val[i].i32 = (int32_t)args[i].i;
+            sizes[i] = sizeof(int32_t);
             break;
         case TT_KARG_I64:
             val[i].i64 = args[i].i;
+            sizes[i] = sizeof(int64_t);
             break;
         default:
             val[i].f = args[i].f;
+            sizes[i] = sizeof(float);
             break;
         }
         ptrs[i] = &val[i];
     }
-    int found = 0;
-    int e = tt_cuda_launch(name, items, ptrs, &found);
+    int found = 0, bad = -1;
+    int e = tt_cuda_launch(name, items, ptrs, sizes, nargs, &found, &bad);
     if (!found)
         return tt_fail(TT_ERR_INVALID_ARG, "CUDA device %d: no kernel named '%s' in this build",
                        d->info.index, name);
+    if (bad >= 0)
+        return tt_fail(TT_ERR_INVALID_ARG,
+                       "CUDA kernel %s: argument %d does not match its parameters (%d given)", name,
+                       bad, nargs);
     return done(d, name, e);
 }
 

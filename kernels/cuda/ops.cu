@@ -150,12 +150,30 @@ extern "C" int tt_cuda_sgemm(const tt_cuda_sgemm_args *a)
     return finish();
 }
 
-extern "C" int tt_cuda_launch(const char *name, int64_t items, void **args, int *found)
+/* -1 when the kernel takes exactly nargs parameters of these sizes, else the index of the first
+ * that differs (nargs when the kernel takes more). */
+static int check_params(const void *fn, int nargs, const size_t *sizes)
+{
+    size_t off, size;
+    for (int i = 0; i < nargs; i++)
+        if (cudaFuncGetParamInfo(fn, (size_t)i, &off, &size) != cudaSuccess || size != sizes[i]) {
+            cudaGetLastError();
+            return i;
+        }
+    if (cudaFuncGetParamInfo(fn, (size_t)nargs, &off, &size) == cudaSuccess) return nargs;
+    cudaGetLastError();
+    return -1;
+}
+
+extern "C" int tt_cuda_launch(const char *name, int64_t items, void **args, const size_t *sizes,
+                              int nargs, int *found, int *bad_arg)
 {
     *found = 0;
+    *bad_arg = -1;
     for (size_t i = 0; i < sizeof tt_cuda_named / sizeof tt_cuda_named[0]; i++) {
         if (strcmp(tt_cuda_named[i].name, name) != 0) continue;
         *found = 1;
+        if ((*bad_arg = check_params(tt_cuda_named[i].fn, nargs, sizes)) >= 0) return 0;
         unsigned blocks;
         TT_CUDA_GRID(items, blocks);
         cudaError_t e =

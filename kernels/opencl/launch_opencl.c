@@ -6,12 +6,13 @@
 #include "autograd/internal.h"
 #include "kernels/opencl/opencl_internal.h"
 
-static tt_status find_kernel(tt_dev *d, const char *name, cl_kernel *out)
+static tt_status find_kernel(tt_dev *d, const char *name, cl_kernel *out, cl_uint *nargs)
 {
     tt_cl_dev *c = d->impl;
     for (int i = 0; i < c->n_named; i++)
         if (strcmp(c->named[i].name, name) == 0) {
             *out = c->named[i].k;
+            *nargs = c->named[i].nargs;
             return TT_OK;
         }
     if (c->n_named == TT_CL_NAMED_MAX || strlen(name) >= sizeof c->named[0].name)
@@ -20,9 +21,17 @@ static tt_status find_kernel(tt_dev *d, const char *name, cl_kernel *out)
     cl_int err;
     cl_kernel k = clCreateKernel(c->program, name, &err);
     if (err != CL_SUCCESS) return tt_cl_fail(d, name, err, 0);
+    cl_uint n = 0;
+    err = clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof n, &n, NULL);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(k);
+        return tt_cl_fail(d, name, err, 0);
+    }
     snprintf(c->named[c->n_named].name, sizeof c->named[0].name, "%s", name);
+    c->named[c->n_named].nargs = n;
     c->named[c->n_named++].k = k;
     *out = k;
+    *nargs = n;
     return TT_OK;
 }
 
@@ -52,7 +61,12 @@ tt_status tt_cl_launch(tt_dev *d, const char *name, int64_t items, int nargs, co
 {
     tt_cl_dev *c = d->impl;
     cl_kernel k = NULL;
-    TT_CHECK(find_kernel(d, name, &k));
+    cl_uint want = 0;
+    TT_CHECK(find_kernel(d, name, &k, &want));
+    /* arguments persist between launches: a short list would silently reuse the last ones */
+    if ((cl_uint)nargs != want)
+        return tt_fail(TT_ERR_INVALID_ARG, "OpenCL kernel %s takes %u arguments, %d given", name,
+                       (unsigned)want, nargs);
     for (int i = 0; i < nargs; i++) {
         cl_int err = set_arg(k, (cl_uint)i, &args[i], c->dummy);
         if (err != CL_SUCCESS) return tt_cl_fail(d, name, err, 0);

@@ -35,6 +35,7 @@ typedef struct tt_cl_dev {
     struct {
         char name[64];
         cl_kernel k;
+        cl_uint nargs;
     } named[TT_CL_NAMED_MAX];
     int n_named;
 } tt_cl_dev;

@@ -838,6 +838,34 @@ static void test_sgemm_sb(void **state)
 
 /* ---- errors ---- */
 
+/* Kernels launched by name check their argument lists before anything runs: a short list (on
+ * OpenCL it would silently reuse the last launch's arguments), a long one, an unknown name, and
+ * on CUDA a wrong type size (cudaFuncGetParamInfo; OpenCL drivers need not check sizes, PoCL
+ * does not); then a correct launch still works. */
+static void test_launch_checks(void **state)
+{
+    (void)state;
+    float ones[5] = {0};
+    tt_dbuf *b = upload(ones, sizeof ones);
+    assert_int_equal(TT_DEV_LAUNCH(g_dev, "tt_fill_f32", 5, TT_KBUF(b), TT_KF32(1.0f)),
+                     TT_ERR_INVALID_ARG);
+    assert_int_equal(TT_DEV_LAUNCH(g_dev, "tt_fill_f32", 5, TT_KBUF(b), TT_KF32(1.0f), TT_KI64(5),
+                                   TT_KI64(5)),
+                     TT_ERR_INVALID_ARG);
+    if (g_dev->info.kind == TT_BACKEND_CUDA)
+        assert_int_equal(TT_DEV_LAUNCH(g_dev, "tt_fill_f32", 5, TT_KBUF(b), TT_KF32(1.0f),
+                                       TT_KI32(5)),
+                         TT_ERR_INVALID_ARG);
+    assert_int_not_equal(TT_DEV_LAUNCH(g_dev, "tt_no_such_kernel", 5, TT_KBUF(b)), TT_OK);
+    float back[5];
+    download(b, back, sizeof back);
+    for (int i = 0; i < 5; i++) assert_true(back[i] == 0.0f); /* nothing ran */
+    TT_ASSERT_OK(TT_DEV_LAUNCH(g_dev, "tt_fill_f32", 5, TT_KBUF(b), TT_KF32(2.5f), TT_KI64(5)));
+    download(b, back, sizeof back);
+    for (int i = 0; i < 5; i++) assert_true(back[i] == 2.5f);
+    free_bufs((tt_dbuf *[]){b}, 1);
+}
+
 static void test_bad_index(void **state)
 {
     (void)state;
@@ -1018,7 +1046,8 @@ int tt_devtest_main(const tt_device_ops *ops, const char *label, const char *no_
         cmocka_unit_test(test_bounds),       cmocka_unit_test(test_listed),
         cmocka_unit_test(test_relu),         cmocka_unit_test(test_add),
         cmocka_unit_test(test_sgd),          cmocka_unit_test(test_sgemm),
-        cmocka_unit_test(test_sgemm_sb),     cmocka_unit_test(test_bounds_train),
+        cmocka_unit_test(test_sgemm_sb),
+        cmocka_unit_test(test_launch_checks),     cmocka_unit_test(test_bounds_train),
     };
     int rc = cmocka_run_group_tests_name(label, tests, NULL, NULL);
     ops->close(g_dev);
