@@ -7,7 +7,7 @@ TT_APT_PACKAGES=(build-essential cmake pkg-config clang-format valgrind
   libopenblas-dev libopenblas-openmp-dev libhdf5-dev libyaml-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
   libonnx-dev libcmocka-dev zlib1g-dev libssl-dev libzip-dev hdf5-tools dataset-fashion-mnist
   python3 python3-pip
-  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo)
+  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast1)
 
 # Python is for tests and benchmarks only: the ONNX Runtime checks (tests/onnx/) need these.
 TT_PIP_PACKAGES=(numpy onnx onnxruntime)

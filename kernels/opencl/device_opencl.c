@@ -1,6 +1,7 @@
 /* The OpenCL backend's device layer: discovery through the ICD loader, a context and in-order
  * queue per device, the shared kernels (kernels/shared/kernels.h) built from the embedded
  * source, and buffers. Runs on PoCL's CPU device here (Debian pocl-opencl-icd). */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +159,9 @@ static tt_status open_impl(tt_dev *d, tt_cl_dev *c)
     if (err != CL_SUCCESS) return tt_cl_fail(d, "clCreateCommandQueue", err, 0);
     c->dummy = clCreateBuffer(c->context, CL_MEM_READ_ONLY, sizeof(cl_int), NULL, &err);
     if (err != CL_SUCCESS) return tt_cl_fail(d, "clCreateBuffer", err, sizeof(cl_int));
-    return build_program(d, c);
+    TT_CHECK(build_program(d, c));
+    tt_cl_load_clblast(d);
+    return TT_OK;
 }
 
 static void cl_close(tt_dev *d)
@@ -169,6 +172,7 @@ static void cl_close(tt_dev *d)
         for (int i = 0; i < TT_CLK_COUNT; i++)
             if (c->kernels[i]) clReleaseKernel(c->kernels[i]);
         for (int i = 0; i < c->n_named; i++) clReleaseKernel(c->named[i].k);
+        if (c->clblast) dlclose(c->clblast);
         if (c->program) clReleaseProgram(c->program);
         if (c->dummy) clReleaseMemObject(c->dummy);
         if (c->queue) clReleaseCommandQueue(c->queue);

@@ -1,6 +1,8 @@
 /* Kernels launched by name on an OpenCL device, and byte-range transfers. Kernels are created
  * from the built program on first use and kept for the device's life. */
+#include <dlfcn.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include "autograd/internal.h"
@@ -125,9 +127,65 @@ tt_status tt_cl_read_at(tt_dev *d, const tt_dbuf *src, size_t off, void *dst, si
     return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "clEnqueueReadBuffer", err, bytes);
 }
 
+/* CLBlast's C API constants (clblast_c.h): row major, no transpose, transpose. */
+enum { CLB_ROW_MAJOR = 101, CLB_NO = 111, CLB_YES = 112 };
+
+void tt_cl_load_clblast(tt_dev *d)
+{
+    tt_cl_dev *c = d->impl;
+    if (getenv("TT_OPENCL_NO_CLBLAST")) return;
+    c->clblast = dlopen("libclblast.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!c->clblast) return;
+    *(void **)&c->clblast_sgemm_sb = dlsym(c->clblast, "CLBlastSgemmStridedBatched");
+    *(void **)&c->clblast_sgemm = dlsym(c->clblast, "CLBlastSgemm");
+    if (!c->clblast_sgemm_sb || !c->clblast_sgemm) {
+        dlclose(c->clblast);
+        c->clblast = NULL;
+        return;
+    }
+    size_t n = strlen(d->info.platform);
+    snprintf(d->info.platform + n, sizeof d->info.platform - n, ", CLBlast");
+}
+
+/* CLBlast reads C even when beta is 0 (0 * NaN is NaN): zero the outputs first, as BLAS's
+ * "beta 0 does not read C" demands. The reduce mode is one GEMM per matrix of the batch. */
+static tt_status clblast_sgemm_sb(tt_dev *d, const tt_dev_sgemm_sb *a)
+{
+    tt_cl_dev *c = d->impl;
+    const tt_dev_sgemm *g = &a->g;
+    int64_t mats = a->reduce ? 1 : a->batch;
+    if (g->beta == 0.0f)
+        TT_CHECK(TT_DEV_LAUNCH(d, "tt_zero_mats", g->m * g->n * mats, TT_KBUF(g->c),
+                               TT_KI64(a->c_off), TT_KI64(g->ldc), TT_KI64(a->c_bs), TT_KI64(g->m),
+                               TT_KI64(g->n), TT_KI64(g->m * g->n * mats)));
+    int ta = g->ta ? CLB_YES : CLB_NO, tb = g->tb ? CLB_YES : CLB_NO;
+    cl_mem ma = g->a->impl, mb = g->b->impl, mc = g->c->impl;
+    int st = 0;
+    size_t m = (size_t)g->m, n = (size_t)g->n, k = (size_t)g->k;
+    if (!a->reduce && a->batch > 1)
+        st = c->clblast_sgemm_sb(
+            CLB_ROW_MAJOR, ta, tb, m, n, k, g->alpha, ma, (size_t)a->a_off, (size_t)g->lda,
+            (size_t)a->a_bs, mb, (size_t)a->b_off, (size_t)g->ldb, (size_t)a->b_bs, g->beta, mc,
+            (size_t)a->c_off, (size_t)g->ldc, (size_t)a->c_bs, (size_t)a->batch, &c->queue, NULL);
+    for (int64_t i = 0; (a->reduce || a->batch == 1) && i < a->batch && st == 0; i++)
+        st = c->clblast_sgemm(
+            CLB_ROW_MAJOR, ta, tb, m, n, k, g->alpha, ma, (size_t)(a->a_off + i * a->a_bs),
+            (size_t)g->lda, mb, (size_t)(a->b_off + i * a->b_bs), (size_t)g->ldb,
+            i > 0 ? 1.0f : g->beta, mc, (size_t)a->c_off, (size_t)g->ldc, &c->queue, NULL);
+    if (st != 0)
+        return tt_fail(TT_ERR_UNSUPPORTED,
+                       "OpenCL device %d '%s': CLBlast SGEMM failed (status %d)", d->info.index,
+                       d->info.name, st);
+    cl_int err = clFinish(c->queue);
+    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "CLBlast SGEMM", err, 0);
+}
+
 tt_status tt_cl_sgemm_sb(tt_dev *d, const tt_dev_sgemm_sb *a)
 {
     TT_CHECK_NULL(d, "OpenCL batched float32 GEMM");
     TT_CHECK(tt_dev_check_sgemm_sb(a));
-    return tt_dev_sgemm_sb_kernel(d, a);
+    tt_cl_dev *c = d->impl;
+    if (!c->clblast_sgemm_sb || a->g.m * a->g.n == 0) return tt_dev_sgemm_sb_kernel(d, a);
+    if (a->g.k == 0 || a->g.alpha == 0.0f) return tt_dev_sgemm_sb_kernel(d, a);
+    return clblast_sgemm_sb(d, a);
 }

@@ -38,6 +38,17 @@ typedef struct tt_cl_dev {
         cl_uint nargs;
     } named[TT_CL_NAMED_MAX];
     int n_named;
+    /* CLBlast's SGEMM and strided batched SGEMM, loaded at open when the library is there (NULL: the
+     * shared kernel runs GEMMs). */
+    void *clblast;
+    int (*clblast_sgemm_sb)(int layout, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                            cl_mem a, size_t a_off, size_t lda, size_t a_bs, cl_mem b, size_t b_off,
+                            size_t ldb, size_t b_bs, float beta, cl_mem c, size_t c_off, size_t ldc,
+                            size_t c_bs, size_t batch, cl_command_queue *queue, cl_event *event);
+    int (*clblast_sgemm)(int layout, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                         cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                         float beta, cl_mem c, size_t c_off, size_t ldc, cl_command_queue *queue,
+                         cl_event *event);
 } tt_cl_dev;
 
 /* The flat device index -> platform and device (every platform's devices in order). */
@@ -57,6 +68,8 @@ tt_status tt_cl_add_backward(tt_dev *d, const tt_dev_add_bwd *a);
 tt_status tt_cl_sgd_step(tt_dev *d, const tt_dev_sgd *a);
 tt_status tt_cl_sgemm(tt_dev *d, const tt_dev_sgemm *a);
 tt_status tt_cl_sgemm_sb(tt_dev *d, const tt_dev_sgemm_sb *a);
+/* dlopen CLBlast for d (a no-op without it, or with TT_OPENCL_NO_CLBLAST set). */
+void tt_cl_load_clblast(tt_dev *d);
 tt_status tt_cl_launch(tt_dev *d, const char *name, int64_t items, int nargs, const tt_karg *args);
 tt_status tt_cl_copy(tt_dev *d, tt_dbuf *dst, size_t dst_off, const tt_dbuf *src, size_t src_off,
                      size_t bytes);

@@ -259,6 +259,17 @@ TT_KERNEL void tt_bcast_accum(TT_GLOBAL const float *dy, TT_GLOBAL const float *
     dst[e] = acc;
 }
 
+/* Zero the batch of m x n matrices at c_off + i * c_bs with row stride ldc (their padding
+ * untouched): C before a library GEMM that reads C even when beta is 0. */
+TT_KERNEL void tt_zero_mats(TT_GLOBAL float *c, tt_i64 c_off, tt_i64 ldc, tt_i64 c_bs, tt_i64 m,
+                            tt_i64 n, tt_i64 total)
+{
+    tt_i64 g = TT_GID();
+    if (g >= total) return;
+    tt_i64 j = g % n, t = g / n, i = t % m, b = t / m;
+    c[c_off + b * c_bs + i * ldc + j] = 0.0f;
+}
+
 /* y[i] = v: zero-filled gradients, seeds, constant buffers. */
 TT_KERNEL void tt_fill_f32(TT_GLOBAL float *y, float v, tt_i64 n)
 {
@@ -282,5 +293,6 @@ TT_KERNEL void tt_fill_f32(TT_GLOBAL float *y, float v, tt_i64 n)
     X(tt_fill_f32) \
     X(tt_sgemm_sb) \
     X(tt_bcast_binary) \
-    X(tt_bcast_accum)
+    X(tt_bcast_accum) \
+    X(tt_zero_mats)
 // clang-format on
