@@ -368,6 +368,15 @@ tt_tensor *tt_exec_value(tt_exec *e, int id)
     return &e->val[id];
 }
 
+tt_status tt_exec_read(tt_exec *e, int id, const tt_tensor **out)
+{
+    TT_CHECK_NULL(out, "tt_exec_read");
+    TT_CHECK(check_id(e, id, "tt_exec_read"));
+    if (e->dev) TT_CHECK(tt_exec_device_fetch(e, id, false));
+    *out = &e->val[id];
+    return TT_OK;
+}
+
 tt_tensor *tt_exec_grad(tt_exec *e, int id)
 {
     if (!e || id < 0 || id >= e->g->n_values || !e->needs_grad[id]) return NULL;

@@ -190,7 +190,7 @@ tt_status tt_optim_create(const tt_optim_config *cfg, tt_exec *e, tt_optim **out
     for (int i = 0; i < g->n_values; i++) {
         const tt_value *v = &g->values[i];
         if (v->kind != TT_VALUE_PARAM || !v->trainable) continue;
-        if (!tt_exec_grad(e, i)) {
+        if (!e->needs_grad[i]) { /* no read-back: on a device that would copy the gradient */
             tt_optim_free(o);
             return tt_fail(TT_ERR_STATE,
                            "%s: trainable parameter '%s' has no gradient buffer in this "
@@ -430,6 +430,15 @@ tt_status tt_optim_step(tt_optim *o, float lr)
     return TT_OK;
 }
 
+/* A gradient that could not be read back from the device: the device's error, kept. */
+static tt_status read_failed(const char *fn, const char *name)
+{
+    char why[512];
+    snprintf(why, sizeof why, "%s", tt_last_error());
+    return tt_fail(TT_ERR_UNSUPPORTED, "%s: reading the gradient of '%s' from the device: %s", fn,
+                   name, why);
+}
+
 tt_status tt_clip_grad_norm(tt_exec *e, float max_norm, float *norm_out)
 {
     TT_CHECK_NULL(e, "tt_clip_grad_norm");
@@ -441,6 +450,8 @@ tt_status tt_clip_grad_norm(tt_exec *e, float max_norm, float *norm_out)
     for (int i = 0; i < g->n_values; i++) {
         if (g->values[i].kind != TT_VALUE_PARAM || !g->values[i].trainable) continue;
         tt_tensor *gt = tt_exec_grad(e, i);
+        if (!gt && e->dev && e->needs_grad[i])
+            return read_failed("tt_clip_grad_norm", g->values[i].name);
         if (!gt) continue;
         const float *d = tt_tensor_f32(gt);
         int64_t n = tt_tensor_numel(gt);
@@ -462,6 +473,8 @@ tt_status tt_clip_grad_norm(tt_exec *e, float max_norm, float *norm_out)
     for (int i = 0; i < g->n_values; i++) {
         if (g->values[i].kind != TT_VALUE_PARAM || !g->values[i].trainable) continue;
         tt_tensor *gt = tt_exec_grad(e, i);
+        if (!gt && e->dev && e->needs_grad[i])
+            return read_failed("tt_clip_grad_norm", g->values[i].name);
         if (!gt) continue;
         float *d = tt_tensor_f32(gt);
         int64_t n = tt_tensor_numel(gt);

@@ -312,7 +312,9 @@ static int run_train(bench_args *a, step_stats *st)
             tt_optim_step(opt, oc.lr))
             goto fail_step;
         double t1 = now_s();
-        float loss = tt_tensor_f32(tt_exec_value(e, m.loss))[0];
+        const tt_tensor *lt;
+        if (tt_exec_read(e, m.loss, &lt)) goto fail_step;
+        float loss = tt_tensor_f32(lt)[0];
         if (!isfinite(loss)) {
             fprintf(stderr, "bench_train: loss is %g at step %d\n", loss, s);
             goto out;

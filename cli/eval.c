@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "tinytrain/backends.h"
 #include "cli/eval_onnx.h"
 #include "tinytrain/npy.h"
 #include "tinytrain/trainer.h"
@@ -141,6 +142,10 @@ static int parse(int argc, char **argv, eval_args *a)
     }
     if (!a->ckpt) {
         fprintf(stderr, "tinytrain eval: missing CKPT.h5 (see 'tinytrain eval --help')\n");
+        return TT_EXIT_USAGE;
+    }
+    if (a->backend && tt_backend_check(a->backend) != TT_OK) {
+        fprintf(stderr, "tinytrain eval: --backend: %s\n", tt_last_error());
         return TT_EXIT_USAGE;
     }
     return 0;

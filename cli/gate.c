@@ -325,9 +325,10 @@ static void summary(const tt_gate_row *rows, int n)
 static void mark_unavailable(tt_gate_row *rows, int n, const char *backend, const char *why)
 {
     for (int i = 0; i < n; i++) {
-        if (rows[i].status != TT_GATE_ST_ERROR) continue;
+        /* only the failure to open the device: a hash mismatch or a broken file stays an error */
+        if (rows[i].status != TT_GATE_ST_ERROR || !strstr(rows[i].message, why)) continue;
         rows[i].status = TT_GATE_ST_UNAVAILABLE;
-        snprintf(rows[i].message, sizeof rows[i].message, "backend %s unavailable: %s", backend,
+        snprintf(rows[i].message, sizeof rows[i].message, "backend %s unavailable: %.900s", backend,
                  why);
     }
 }
@@ -342,12 +343,14 @@ static void check_agreement(tt_gate_row *rows, int per, int nb, const int *cpu_b
         for (int i = 0; i < per; i++) {
             tt_gate_row *r = &rows[(size_t)b * per + i];
             if (!r->measured || !ref[i].measured) continue;
-            double d = fabs(r->m.drop - ref[i].m.drop);
-            if (d <= GATE_EP_TOLERANCE && !(isnan(r->m.drop) != isnan(ref[i].m.drop))) continue;
+            double a = r->m.drop, c = ref[i].m.drop, d = fabs(a - c);
+            if ((isnan(a) && isnan(c)) || d <= GATE_EP_TOLERANCE) continue;
             r->status = TT_GATE_ST_FAIL;
-            snprintf(r->message, sizeof r->message,
-                     "drop %.6f differs from cpu's %.6f by %.2e (limit %.0e)", r->m.drop,
-                     ref[i].m.drop, d, GATE_EP_TOLERANCE);
+            size_t len = strlen(r->message);
+            snprintf(r->message + len, sizeof r->message - len,
+                     "%sdrop %.6f differs from cpu's %.6f by %.2e (limit %.0e)", len ? "; " : "", a,
+                     c, d, GATE_EP_TOLERANCE);
+            report_row(r); /* its line was printed as a pass before the CPU's was compared */
         }
     }
 }
@@ -379,15 +382,24 @@ static int run_backends(const gate_args *a, const tt_registry *reg, tt_gate_opts
 {
     *rows = NULL;
     *cpu_block = -1;
+    /* A malformed name or a device N that does not exist is a usage error, before anything
+     * runs; a backend this build or machine lacks is only unavailable. */
+    char why[GATE_MAX_BACKENDS][512];
+    for (int b = 0; b < nb; b++) {
+        tt_status chk = tt_backend_check(names[b]);
+        if (chk == TT_ERR_INVALID_ARG) {
+            fprintf(stderr, "tinytrain gate: --backends: %s\n", tt_last_error());
+            return TT_EXIT_USAGE;
+        }
+        snprintf(why[b], sizeof why[b], "%s", chk == TT_OK ? "" : tt_last_error());
+    }
     for (int b = 0; b < nb; b++) {
         if (!strcmp(names[b], "cpu") && *cpu_block < 0) *cpu_block = b;
-        char why[512] = "";
-        if (tt_backend_check(names[b]) != TT_OK) snprintf(why, sizeof why, "%s", tt_last_error());
-        if (nb > 1) printf("backend %s%s%s\n", names[b], why[0] ? ": " : "", why);
+        if (nb > 1) printf("backend %s%s%s\n", names[b], why[b][0] ? ": " : "", why[b]);
         o->backend = names[b];
         tt_gate_row *block = NULL;
         int n = 0;
-        int rc = run_all(a, reg, o, budget, why[0] != '\0', &block, &n);
+        int rc = run_all(a, reg, o, budget, why[b][0] != '\0', &block, &n);
         if (!rc && b > 0 && n != *per) rc = usage_error("internal error: blocks differ", NULL);
         tt_gate_row *grown =
             rc ? NULL : realloc(*rows, (size_t)(b + 1) * (n ? n : 1) * sizeof **rows);
@@ -398,8 +410,8 @@ static int run_backends(const gate_args *a, const tt_registry *reg, tt_gate_opts
         }
         *rows = grown;
         *per = n;
-        if (why[0]) {
-            mark_unavailable(block, n, names[b], why);
+        if (why[b][0]) {
+            mark_unavailable(block, n, names[b], why[b]);
             for (int i = 0; i < n; i++) report_row(&block[i]);
         }
         memcpy(*rows + (size_t)b * n, block, (size_t)n * sizeof *block);

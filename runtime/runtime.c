@@ -211,7 +211,8 @@ tt_status tt_runtime_run(tt_runtime *rt, const float *x, int64_t n, float *y)
         int64_t b = n - at < rt->chunk ? n - at : rt->chunk;
         TT_CHECK(tt_exec_set_input(rt->exec, rt->in_id, x + at * rt->in_size, b));
         TT_CHECK(tt_exec_forward(rt->exec, b, false));
-        const tt_tensor *t = tt_exec_value(rt->exec, rt->out_id);
+        const tt_tensor *t;
+        TT_CHECK(tt_exec_read(rt->exec, rt->out_id, &t));
         memcpy(y + at * rt->out_size, t->data, (size_t)(b * rt->out_size) * sizeof(float));
     }
     return TT_OK;

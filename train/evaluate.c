@@ -96,9 +96,12 @@ tt_status tt_trainer_eval_split(tt_trainer *t, tt_dataset *ds, tt_eval_result *r
         s = tt_exec_set_input(t->e, t->in_id, t->x, n);
         if (s == TT_OK) s = tt_exec_set_input(t->e, t->target_id, t->y, n);
         if (s == TT_OK) s = tt_exec_forward(t->e, n, false);
+        const tt_tensor *lt, *ot;
+        if (s == TT_OK) s = tt_exec_read(t->e, t->loss_id, &lt);
+        if (s == TT_OK) s = tt_exec_read(t->e, t->out_id, &ot);
         if (s != TT_OK) break;
-        loss_sum += (double)tt_tensor_f32(tt_exec_value(t->e, t->loss_id))[0] * (double)n;
-        const float *out = tt_tensor_f32(tt_exec_value(t->e, t->out_id));
+        loss_sum += (double)tt_tensor_f32(lt)[0] * (double)n;
+        const float *out = tt_tensor_f32(ot);
         if (labels) {
             s = tt_confusion_add(&conf, out, t->y, n);
         } else if ((done + n) * t->out_numel <= t->pred_cap) {
@@ -157,8 +160,10 @@ tt_status tt_trainer_predict(tt_trainer *t, float *out, int64_t cap, float *inpu
         s = tt_exec_set_input(t->e, t->in_id, t->x, got);
         if (s == TT_OK) s = tt_exec_set_input(t->e, t->target_id, t->y, got);
         if (s == TT_OK) s = tt_exec_forward(t->e, got, false);
+        const tt_tensor *ot;
+        if (s == TT_OK) s = tt_exec_read(t->e, t->out_id, &ot);
         if (s != TT_OK) break;
-        memcpy(out + *n * t->out_numel, tt_tensor_f32(tt_exec_value(t->e, t->out_id)),
+        memcpy(out + *n * t->out_numel, tt_tensor_f32(ot),
                (size_t)(got * t->out_numel) * sizeof(float));
         if (inputs) {
             int64_t m = t->test->input_numel;

@@ -362,7 +362,9 @@ static tt_status train_step(tt_trainer *t, int64_t n, double *loss)
     TT_CHECK(tt_exec_set_input(t->e, t->in_id, t->x, n));
     TT_CHECK(tt_exec_set_input(t->e, t->target_id, t->y, n));
     TT_CHECK(tt_exec_forward(t->e, n, true));
-    *loss = tt_tensor_f32(tt_exec_value(t->e, t->loss_id))[0];
+    const tt_tensor *lt;
+    TT_CHECK(tt_exec_read(t->e, t->loss_id, &lt));
+    *loss = tt_tensor_f32(lt)[0];
     if (!isfinite(*loss))
         return tt_fail(TT_ERR_NUMERIC,
                        "training diverged at epoch %d, step %lld: the loss is "
@@ -449,5 +451,6 @@ tt_status tt_trainer_fit(tt_trainer *t, const tt_fit_callbacks *cb)
     t->wall_s += tt_clock_s() - run0;
     tt_eval_result test;
     TT_CHECK(tt_trainer_evaluate(t, true, &test));
+    TT_CHECK(tt_exec_params_to_host(t->e)); /* tt_trainer_graph's copies are current */
     return tt_run_write_report(t, &test);
 }

@@ -49,6 +49,9 @@ tt_status tt_exec_backward_from(tt_exec *e, int value_id, const float *seed);
 /* The tensor holding a value (activation, input or parameter) for the current batch; NULL for
  * an unknown id. Its shape has the current batch size. */
 tt_tensor *tt_exec_value(tt_exec *e, int value_id);
+/* tt_exec_value with a status: on a device the read-back can fail (tt_exec_value then returns
+ * NULL); *out is set only on success. */
+tt_status tt_exec_read(tt_exec *e, int value_id, const tt_tensor **out);
 /* The gradient of a value after backward; NULL if the value needs none. */
 tt_tensor *tt_exec_grad(tt_exec *e, int value_id);
 

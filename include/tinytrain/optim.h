@@ -30,6 +30,8 @@ typedef struct tt_optim tt_optim;
 
 /* State for every trainable parameter of e's graph is allocated here, once. */
 tt_status tt_optim_create(const tt_optim_config *cfg, tt_exec *e, tt_optim **out);
+/* Free the optimiser before its executor (on a device its state lives in the executor's
+ * device context). */
 void tt_optim_free(tt_optim *o);
 /* One update of every trainable parameter from its gradient, at learning rate lr. */
 tt_status tt_optim_step(tt_optim *o, float lr);

@@ -120,6 +120,8 @@ int64_t tt_trainer_input_numel(const tt_trainer *t);
 /* Samples in the test split (0 without one). */
 int64_t tt_trainer_test_size(const tt_trainer *t);
 
+/* With a device backend the parameters live on the device during training: the graph's host
+ * copies are current after tt_trainer_fit, a checkpoint save and tt_trainer_load_params. */
 tt_graph *tt_trainer_graph(tt_trainer *t);
 /* The model's input and output values in tt_trainer_graph (the loss and its "target" input come
  * after the output: an exporter walks from input to output). */

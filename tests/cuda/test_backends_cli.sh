@@ -36,7 +36,13 @@ expect 2 "tinytrain fit: --backend: (no CUDA device|this tinytrain was built wit
   -- env CUDA_VISIBLE_DEVICES=-1 "$TT" fit "$cfg" --backend cuda
 expect 2 "tinytrain eval: --backend: backend 'gpu' is not one of" \
   -- "$TT" eval "$(dirname "$0")/../../model/fashion_mlp.onnx" --data "$cfg" --backend gpu
-# gate: an unavailable backend is reported and skipped, not failed
+expect 2 "tinytrain eval: --backend: backend 'tpu' is not one of" -- "$TT" eval some.h5 --backend tpu
+# gate: a malformed name or a missing device N is a usage error; an unavailable backend is
+# reported and skipped, not failed
+expect 2 "tinytrain gate: --backends: backend 'cudax' is not one of" \
+  -- "$TT" gate --backends cpu,cudax --registry "$(dirname "$0")/../../model/registry.json" fashion_mlp
+expect 2 "tinytrain gate: --backends: (opencl device 7 does not exist|no OpenCL device|this tinytrain was built without)" \
+  -- "$TT" gate --backends cpu,opencl:7 --registry "$(dirname "$0")/../../model/registry.json" fashion_mlp
 expect 0 "\[skip\] .* backend opencl unavailable: no OpenCL device" \
   -- env OCL_ICD_VENDORS="$work/no_icd" "$TT" gate --gate --backends cpu,opencl --registry "$(dirname "$0")/../../model/registry.json" fashion_mlp
 

@@ -1,5 +1,6 @@
 /* The device op test matrix: see dev_harness.h. */
 #include "dev_harness.h"
+#include "tinytrain/backends.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,24 @@ const char *tt_dh_backend(void)
 {
     const char *b = getenv("TT_TEST_BACKEND");
     return b && *b ? b : "opencl";
+}
+
+int tt_dh_device_status(const char *backend)
+{
+    /* no device at all (or no such backend in this build): skip; anything else is a failure,
+     * such as kernels that do not build on a device that is there */
+    tt_backend_list l;
+    if (tt_backends_list(&l) != TT_OK) return 1;
+    for (int k = 0; k < TT_BACKEND_KIND_COUNT; k++) {
+        const char *name = tt_backend_kind_name((tt_backend_kind)k);
+        if (strncmp(backend, name, strlen(name)) || l.backends[k].n_devices > 0) continue;
+        printf("skipped: no %s device: %s\n", backend,
+               l.backends[k].built ? l.backends[k].reason : "not built");
+        return 77;
+    }
+    if (tt_dh_have_device(backend)) return 0;
+    printf("FAILED: the %s device is there but cannot run a graph\n", backend);
+    return 1;
 }
 
 bool tt_dh_have_device(const char *backend)

@@ -39,8 +39,11 @@ typedef struct tt_dh_case {
 
 /* The backend under test: $TT_TEST_BACKEND, else "opencl". */
 const char *tt_dh_backend(void);
-/* Whether that backend has a device here (false prints why). */
+/* Whether that backend has a device here that runs a graph (false prints why). */
 bool tt_dh_have_device(const char *backend);
+/* A test's start: 0 to run, 77 (ctest's skip) when the backend has no device here, 1 when a
+ * device is there but cannot run a graph (kernels that do not build): a failure, not a skip. */
+int tt_dh_device_status(const char *backend);
 /* 0 when every comparison holds; else the number of failed ones (each printed with the case
  * label, what differed, the NMSE or the first differing element). -1 on a setup error. */
 int tt_dh_run(const tt_dh_case *c, const char *backend);

@@ -377,7 +377,8 @@ static void global_avgpool(void **state)
 
 int main(void)
 {
-    if (!tt_dh_have_device(tt_dh_backend())) return 77;
+    int dev = tt_dh_device_status(tt_dh_backend());
+    if (dev) return dev;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_odd),         cmocka_unit_test(conv_groups),
         cmocka_unit_test(conv_fashion_cnn), cmocka_unit_test(conv_chunks),

@@ -1040,7 +1040,8 @@ static void shipped_models(void **state)
 
 int main(void)
 {
-    if (!tt_dh_have_device(tt_dh_backend())) return 77;
+    int dev = tt_dh_device_status(tt_dh_backend());
+    if (dev) return dev;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quantize_matrix),         cmocka_unit_test(dequantize_matrix),
         cmocka_unit_test(qlinear_conv_matrix),     cmocka_unit_test(qdense_matrix),

@@ -661,7 +661,8 @@ static void qat_graph(void **state)
 
 int main(void)
 {
-    if (!tt_dh_have_device(tt_dh_backend())) return 77;
+    int dev = tt_dh_device_status(tt_dh_backend());
+    if (dev) return dev;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fq_per_tensor),     cmocka_unit_test(fq_per_channel),
         cmocka_unit_test(fq_large),          cmocka_unit_test(fq_lsq),

@@ -535,7 +535,8 @@ static void adam_step(void **state)
 
 int main(void)
 {
-    if (!tt_dh_have_device(tt_dh_backend())) return 77;
+    int dev = tt_dh_device_status(tt_dh_backend());
+    if (dev) return dev;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm),
         cmocka_unit_test(matmul),

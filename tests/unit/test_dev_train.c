@@ -105,13 +105,63 @@ static void tiny_mlp_adamw(void **state)
     compare("tests/cli/tiny_mlp.yaml", 1024);
 }
 
+/* Resume on the device: 1 epoch, then a second from last.h5 (parameters, optimiser state and
+ * RNG copied back to the device), must end bit-identical to 2 epochs in one run, as on the
+ * CPU: the device kernels are deterministic. */
+static tt_trainer *device_trainer(tt_config **cfg, const char *dir, const char *epochs)
+{
+    char path[2048], root[1024];
+    tt_test_fixture("../../", root, sizeof root);
+    snprintf(path, sizeof path, "%s/tests/cli/tiny_cnn.yaml", root);
+    TT_ASSERT_OK(tt_config_load(path, cfg));
+    TT_ASSERT_OK(tt_config_apply_override(*cfg, "epochs", epochs));
+    TT_ASSERT_OK(tt_config_apply_override(*cfg, "out", dir));
+    tt_trainer_opts o = {.backend = tt_dh_backend(), .max_train = 512, .max_test = 128};
+    tt_trainer *t = NULL;
+    TT_ASSERT_OK(tt_trainer_create_ex(*cfg, true, &o, &t));
+    return t;
+}
+
+static void resume_on_device(void **state)
+{
+    (void)state;
+    char one[128], two[128];
+    assert_non_null(tt_test_tmpdir_make("tt_devres", one, sizeof one));
+    assert_non_null(tt_test_tmpdir_make("tt_devres", two, sizeof two));
+    tt_config *c1, *c2, *c3;
+    tt_trainer *straight = device_trainer(&c1, one, "2");
+    TT_ASSERT_OK(tt_trainer_fit(straight, NULL));
+    tt_trainer *first = device_trainer(&c2, two, "1");
+    TT_ASSERT_OK(tt_trainer_fit(first, NULL));
+    tt_trainer_free(first);
+    tt_trainer *resumed = device_trainer(&c3, two, "2");
+    TT_ASSERT_OK(tt_trainer_resume(resumed));
+    TT_ASSERT_OK(tt_trainer_fit(resumed, NULL));
+    tt_graph *a = tt_trainer_graph(straight), *b = tt_trainer_graph(resumed);
+    int params = 0;
+    for (int i = 0; i < a->n_values; i++) {
+        if (a->values[i].kind != TT_VALUE_PARAM) continue;
+        const tt_tensor *x = a->values[i].data, *y = b->values[i].data;
+        assert_memory_equal(x->data, y->data, (size_t)tt_tensor_numel(x) * tt_dtype_size(x->dtype));
+        params++;
+    }
+    assert_true(params >= 4); /* conv and linear weights, BN scale, bias and running stats */
+    tt_trainer_free(straight);
+    tt_trainer_free(resumed);
+    tt_config_free(c1), tt_config_free(c2), tt_config_free(c3);
+    tt_test_tmpdir_remove(one);
+    tt_test_tmpdir_remove(two);
+}
+
 int main(void)
 {
-    if (!tt_dh_have_device(tt_dh_backend())) return 77;
+    int dev = tt_dh_device_status(tt_dh_backend());
+    if (dev) return dev;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fashion_cnn_subset),
         cmocka_unit_test(tiny_cnn_clip_nesterov),
         cmocka_unit_test(tiny_mlp_adamw),
+        cmocka_unit_test(resume_on_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
