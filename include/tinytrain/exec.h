@@ -22,7 +22,9 @@ void tt_exec_free(tt_exec *e);
  * device of that backend ('tinytrain backends' lists them). On a device every activation,
  * gradient, parameter and node state lives in device memory and every node runs a device kernel:
  * a graph with an op that has none is refused here, naming it; nothing falls back to the CPU.
- * tt_exec_value and tt_exec_grad then return host copies read back on each call (read-only). */
+ * tt_exec_value and tt_exec_grad then return host copies read back on each call (read-only;
+ * for a parameter the copy is the graph's own host data, so it also overwrites any host change
+ * not yet pushed with tt_exec_params_to_device). */
 tt_status tt_exec_create_on(tt_graph *g, int64_t max_batch, const char *backend, tt_exec **out);
 /* "cpu", or the device used: "opencl:0 (pthread-haswell-AMD EPYC 7B13)". */
 const char *tt_exec_backend(const tt_exec *e);
