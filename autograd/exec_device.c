@@ -65,9 +65,7 @@ tt_status tt_backend_check(const char *backend)
 
 static tt_status alloc(tt_exec *e, size_t bytes, tt_dbuf **out)
 {
-    TT_CHECK(e->dev->ops->alloc(e->dev, bytes, out));
-    e->dev_bytes += bytes;
-    return TT_OK;
+    return e->dev->ops->alloc(e->dev, bytes, out);
 }
 
 static size_t value_bytes(const tt_exec *e, int i)

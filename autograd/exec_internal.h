@@ -34,7 +34,6 @@ struct tt_exec {
     size_t dscratch_bytes;
     void *host;
     size_t host_bytes;
-    size_t dev_bytes; /* device memory allocated */
     char backend[192];
 };
 

@@ -181,145 +181,15 @@ static tt_status copy(tt_dev *d, void *dst, const void *src, size_t bytes, int d
     return e == cudaSuccess ? TT_OK : cuda_fail(d, "cudaMemcpy", e, bytes);
 }
 
-static tt_status cuda_write(tt_dev *d, tt_dbuf *dst, const void *src, size_t bytes)
-{
-    TT_CHECK_NULL(d, "CUDA write");
-    TT_CHECK(tt_dev_check_copy("CUDA write", dst, bytes));
-    return copy(d, dst->impl, src, bytes, cudaMemcpyHostToDevice);
-}
-
-static tt_status cuda_read(tt_dev *d, const tt_dbuf *src, void *dst, size_t bytes)
-{
-    TT_CHECK_NULL(d, "CUDA read");
-    TT_CHECK(tt_dev_check_copy("CUDA read", src, bytes));
-    return copy(d, dst, src->impl, bytes, cudaMemcpyDeviceToHost);
-}
-
 static void *ptr(const tt_dbuf *b)
 {
     return b ? b->impl : NULL;
-}
-
-static tt_status cuda_fq_forward(tt_dev *d, const tt_dev_fq *a)
-{
-    TT_CHECK_NULL(d, "CUDA FakeQuant forward");
-    TT_CHECK(tt_dev_check_fq(a));
-    TT_CHECK(use(d));
-    int e = tt_cuda_fq_forward(ptr(a->x), ptr(a->y), ptr(a->code), a->n, a->channels, a->inner,
-                               ptr(a->scale), ptr(a->zero_point), a->qmin, a->qmax);
-    return e == 0 ? TT_OK : cuda_fail(d, "tt_fq_forward", e, 0);
-}
-
-static tt_status cuda_fq_backward(tt_dev *d, const tt_dev_fq_bwd *a)
-{
-    TT_CHECK_NULL(d, "CUDA FakeQuant backward");
-    TT_CHECK(tt_dev_check_fq_bwd(a));
-    TT_CHECK(use(d));
-    int e = tt_cuda_fq_backward(ptr(a->dy), ptr(a->code), ptr(a->dx), a->n);
-    return e == 0 ? TT_OK : cuda_fail(d, "tt_fq_backward", e, 0);
-}
-
-static tt_status cuda_qgemm(tt_dev *d, const tt_dev_qgemm *a)
-{
-    TT_CHECK_NULL(d, "CUDA int8 GEMM");
-    TT_CHECK(tt_dev_check_qgemm(a));
-    TT_CHECK(use(d));
-    tt_cuda_qgemm_args k = {.w = ptr(a->w),
-                            .w_signed = a->w_signed,
-                            .w_sm = a->w_sm,
-                            .w_sk = a->w_sk,
-                            .w_zp = ptr(a->w_zp),
-                            .n_wzp = a->w_zp ? a->n_wzp : 0,
-                            .x = ptr(a->x),
-                            .x_signed = a->x_signed,
-                            .x_sk = a->x_sk,
-                            .x_sn = a->x_sn,
-                            .x_zp = a->x_zp,
-                            .y = ptr(a->y),
-                            .y_sm = a->y_sm,
-                            .y_sn = a->y_sn,
-                            .mult = ptr(a->mult),
-                            .n_mult = a->n_mult,
-                            .bias = ptr(a->bias),
-                            .y_zp = a->y_zp,
-                            .qmin = a->qmin,
-                            .qmax = a->qmax,
-                            .m = a->m,
-                            .n = a->n,
-                            .k = a->k};
-    int e = tt_cuda_qgemm(&k);
-    return e == 0 ? TT_OK : cuda_fail(d, "tt_qgemm", e, 0);
 }
 
 /* A launcher's result as a status. */
 static tt_status done(const tt_dev *d, const char *kernel, int e)
 {
     return e == 0 ? TT_OK : cuda_fail(d, kernel, e, 0);
-}
-
-static tt_status cuda_relu_forward(tt_dev *d, const tt_dev_relu *a)
-{
-    TT_CHECK_NULL(d, "CUDA Relu forward");
-    TT_CHECK(tt_dev_check_relu(a));
-    TT_CHECK(use(d));
-    return done(d, "tt_relu_forward", tt_cuda_relu_forward(ptr(a->x), ptr(a->y), a->n));
-}
-
-static tt_status cuda_relu_backward(tt_dev *d, const tt_dev_relu_bwd *a)
-{
-    TT_CHECK_NULL(d, "CUDA Relu backward");
-    TT_CHECK(tt_dev_check_relu_bwd(a));
-    TT_CHECK(use(d));
-    return done(d, "tt_relu_backward",
-                tt_cuda_relu_backward(ptr(a->x), ptr(a->dy), ptr(a->dx), a->n));
-}
-
-static tt_status cuda_add_forward(tt_dev *d, const tt_dev_add *a)
-{
-    TT_CHECK_NULL(d, "CUDA Add forward");
-    TT_CHECK(tt_dev_check_add(a));
-    TT_CHECK(use(d));
-    return done(d, "tt_add_forward", tt_cuda_add_forward(ptr(a->a), ptr(a->b), ptr(a->y), a->n));
-}
-
-static tt_status cuda_add_backward(tt_dev *d, const tt_dev_add_bwd *a)
-{
-    TT_CHECK_NULL(d, "CUDA Add backward");
-    TT_CHECK(tt_dev_check_add_bwd(a));
-    TT_CHECK(use(d));
-    tt_dbuf *grads[2] = {a->da, a->db};
-    for (int i = 0; i < 2; i++)
-        if (grads[i])
-            TT_CHECK(done(d, "tt_accumulate", tt_cuda_accumulate(ptr(a->dy), ptr(grads[i]), a->n)));
-    return TT_OK;
-}
-
-static tt_status cuda_sgd_step(tt_dev *d, const tt_dev_sgd *a)
-{
-    TT_CHECK_NULL(d, "CUDA SGD step");
-    TT_CHECK(tt_dev_check_sgd(a));
-    TT_CHECK(use(d));
-    tt_cuda_sgd_args k = {.p = ptr(a->p),
-                          .grad = ptr(a->grad),
-                          .buf = ptr(a->buf),
-                          .n = a->n,
-                          .wd = a->weight_decay,
-                          .mom = a->momentum,
-                          .damp1 = (float)(1.0 - (double)a->dampening),
-                          .neg_lr = -a->lr,
-                          .nesterov = a->nesterov,
-                          .first = a->first};
-    return done(d, "tt_sgd_step", tt_cuda_sgd_step(&k));
-}
-
-static tt_status cuda_sgemm(tt_dev *d, const tt_dev_sgemm *a)
-{
-    TT_CHECK_NULL(d, "CUDA float32 GEMM");
-    TT_CHECK(tt_dev_check_sgemm(a));
-    TT_CHECK(use(d));
-    tt_cuda_sgemm_args k = {a->ta,  a->tb,     a->m,   a->n,    a->k,      a->alpha, ptr(a->a),
-                            a->lda, ptr(a->b), a->ldb, a->beta, ptr(a->c), a->ldc};
-    return done(d, "tt_sgemm", tt_cuda_sgemm(&k));
 }
 
 /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. */
@@ -448,17 +318,15 @@ static const tt_device_ops cuda_ops = {
     .close = cuda_close,
     .alloc = cuda_alloc,
     .free = cuda_free,
-    .write = cuda_write,
-    .read = cuda_read,
-    .fq_forward = cuda_fq_forward,
-    .fq_backward = cuda_fq_backward,
-    .qgemm = cuda_qgemm,
-    .relu_forward = cuda_relu_forward,
-    .relu_backward = cuda_relu_backward,
-    .add_forward = cuda_add_forward,
-    .add_backward = cuda_add_backward,
-    .sgd_step = cuda_sgd_step,
-    .sgemm = cuda_sgemm,
+    .fq_forward = tt_dev_fq_forward_kernel,
+    .fq_backward = tt_dev_fq_backward_kernel,
+    .qgemm = tt_dev_qgemm_kernel,
+    .relu_forward = tt_dev_relu_forward_kernel,
+    .relu_backward = tt_dev_relu_backward_kernel,
+    .add_forward = tt_dev_add_forward_kernel,
+    .add_backward = tt_dev_add_backward_kernel,
+    .sgd_step = tt_dev_sgd_step_kernel,
+    .sgemm = tt_dev_sgemm_kernel,
     .sgemm_sb = cuda_sgemm_sb,
     .launch = cuda_launch,
     .copy = cuda_copy,

@@ -14,11 +14,6 @@ extern const char tt_cl_kernel_source[]; /* generated from prologue.cl + kernels
 #define TT_CL_MAX_PLATFORMS 16
 #define TT_CL_MAX_DEVICES   64
 
-const char *const tt_cl_kernel_names[TT_CLK_COUNT] = {
-    "tt_fq_forward",  "tt_fq_backward", "tt_qgemm",    "tt_relu_forward", "tt_relu_backward",
-    "tt_add_forward", "tt_accumulate",  "tt_sgd_step", "tt_sgemm",
-};
-
 static bool is_oom(cl_int err)
 {
     return err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
@@ -137,10 +132,6 @@ static tt_status build_program(tt_dev *d, tt_cl_dev *c)
                        "OpenCL device %d '%s': the kernels do not build (error %d): %s",
                        d->info.index, d->info.name, (int)err, log);
     }
-    for (int i = 0; i < TT_CLK_COUNT; i++) {
-        c->kernels[i] = clCreateKernel(c->program, tt_cl_kernel_names[i], &err);
-        if (err != CL_SUCCESS) return tt_cl_fail(d, tt_cl_kernel_names[i], err, 0);
-    }
     return TT_OK;
 }
 
@@ -169,8 +160,6 @@ static void cl_close(tt_dev *d)
     if (!d) return;
     tt_cl_dev *c = d->impl;
     if (c) {
-        for (int i = 0; i < TT_CLK_COUNT; i++)
-            if (c->kernels[i]) clReleaseKernel(c->kernels[i]);
         for (int i = 0; i < c->n_named; i++) clReleaseKernel(c->named[i].k);
         if (c->clblast) dlclose(c->clblast);
         if (c->program) clReleaseProgram(c->program);
@@ -240,28 +229,6 @@ static void cl_free(tt_dev *d, tt_dbuf *b)
     free(b);
 }
 
-static tt_status cl_write(tt_dev *d, tt_dbuf *dst, const void *src, size_t bytes)
-{
-    TT_CHECK_NULL(d, "OpenCL write");
-    TT_CHECK(tt_dev_check_copy("OpenCL write", dst, bytes));
-    if (bytes == 0) return TT_OK;
-    tt_cl_dev *c = d->impl;
-    cl_int err =
-        clEnqueueWriteBuffer(c->queue, (cl_mem)dst->impl, CL_TRUE, 0, bytes, src, 0, NULL, NULL);
-    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "clEnqueueWriteBuffer", err, bytes);
-}
-
-static tt_status cl_read(tt_dev *d, const tt_dbuf *src, void *dst, size_t bytes)
-{
-    TT_CHECK_NULL(d, "OpenCL read");
-    TT_CHECK(tt_dev_check_copy("OpenCL read", src, bytes));
-    if (bytes == 0) return TT_OK;
-    tt_cl_dev *c = d->impl;
-    cl_int err =
-        clEnqueueReadBuffer(c->queue, (cl_mem)src->impl, CL_TRUE, 0, bytes, dst, 0, NULL, NULL);
-    return err == CL_SUCCESS ? TT_OK : tt_cl_fail(d, "clEnqueueReadBuffer", err, bytes);
-}
-
 static const tt_device_ops cl_ops = {
     .kind = TT_BACKEND_OPENCL,
     .count = cl_count,
@@ -270,17 +237,15 @@ static const tt_device_ops cl_ops = {
     .close = cl_close,
     .alloc = cl_alloc,
     .free = cl_free,
-    .write = cl_write,
-    .read = cl_read,
-    .fq_forward = tt_cl_fq_forward,
-    .fq_backward = tt_cl_fq_backward,
-    .qgemm = tt_cl_qgemm,
-    .relu_forward = tt_cl_relu_forward,
-    .relu_backward = tt_cl_relu_backward,
-    .add_forward = tt_cl_add_forward,
-    .add_backward = tt_cl_add_backward,
-    .sgd_step = tt_cl_sgd_step,
-    .sgemm = tt_cl_sgemm,
+    .fq_forward = tt_dev_fq_forward_kernel,
+    .fq_backward = tt_dev_fq_backward_kernel,
+    .qgemm = tt_dev_qgemm_kernel,
+    .relu_forward = tt_dev_relu_forward_kernel,
+    .relu_backward = tt_dev_relu_backward_kernel,
+    .add_forward = tt_dev_add_forward_kernel,
+    .add_backward = tt_dev_add_backward_kernel,
+    .sgd_step = tt_dev_sgd_step_kernel,
+    .sgemm = tt_dev_sgemm_kernel,
     .sgemm_sb = tt_cl_sgemm_sb,
     .launch = tt_cl_launch,
     .copy = tt_cl_copy,

@@ -6,21 +6,6 @@
 #include <CL/cl.h>
 #include "kernels/shared/device.h"
 
-/* The kernels of kernels/shared/kernels.h, in the order of tt_cl_kernel_names. */
-enum {
-    TT_CLK_FQ_FORWARD,
-    TT_CLK_FQ_BACKWARD,
-    TT_CLK_QGEMM,
-    TT_CLK_RELU_FORWARD,
-    TT_CLK_RELU_BACKWARD,
-    TT_CLK_ADD_FORWARD,
-    TT_CLK_ACCUMULATE,
-    TT_CLK_SGD_STEP,
-    TT_CLK_SGEMM,
-    TT_CLK_COUNT
-};
-extern const char *const tt_cl_kernel_names[TT_CLK_COUNT];
-
 #define TT_CL_NAMED_MAX 128
 
 typedef struct tt_cl_dev {
@@ -28,7 +13,6 @@ typedef struct tt_cl_dev {
     cl_context context;
     cl_command_queue queue;
     cl_program program;
-    cl_kernel kernels[TT_CLK_COUNT];
     cl_mem dummy; /* bound where an optional buffer (bias, zero points) is absent */
     cl_ulong max_alloc;
     /* Kernels launched by name, created on first use. */
@@ -38,8 +22,8 @@ typedef struct tt_cl_dev {
         cl_uint nargs;
     } named[TT_CL_NAMED_MAX];
     int n_named;
-    /* CLBlast's SGEMM and strided batched SGEMM, loaded at open when the library is there (NULL: the
-     * shared kernel runs GEMMs). */
+    /* CLBlast's SGEMM and strided batched SGEMM, loaded at open when the library is there (NULL:
+     * the shared kernel runs GEMMs). */
     void *clblast;
     int (*clblast_sgemm_sb)(int layout, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                             cl_mem a, size_t a_off, size_t lda, size_t a_bs, cl_mem b, size_t b_off,
@@ -57,16 +41,7 @@ tt_status tt_cl_find(int index, cl_platform_id *platform, cl_device_id *device);
  * the rest TT_ERR_UNSUPPORTED naming the call and the code. d may be NULL. */
 tt_status tt_cl_fail(const tt_dev *d, const char *what, cl_int err, size_t bytes);
 
-/* ops_opencl.c */
-tt_status tt_cl_fq_forward(tt_dev *d, const tt_dev_fq *a);
-tt_status tt_cl_fq_backward(tt_dev *d, const tt_dev_fq_bwd *a);
-tt_status tt_cl_qgemm(tt_dev *d, const tt_dev_qgemm *a);
-tt_status tt_cl_relu_forward(tt_dev *d, const tt_dev_relu *a);
-tt_status tt_cl_relu_backward(tt_dev *d, const tt_dev_relu_bwd *a);
-tt_status tt_cl_add_forward(tt_dev *d, const tt_dev_add *a);
-tt_status tt_cl_add_backward(tt_dev *d, const tt_dev_add_bwd *a);
-tt_status tt_cl_sgd_step(tt_dev *d, const tt_dev_sgd *a);
-tt_status tt_cl_sgemm(tt_dev *d, const tt_dev_sgemm *a);
+/* launch_opencl.c */
 tt_status tt_cl_sgemm_sb(tt_dev *d, const tt_dev_sgemm_sb *a);
 /* dlopen CLBlast for d (a no-op without it, or with TT_OPENCL_NO_CLBLAST set). */
 void tt_cl_load_clblast(tt_dev *d);

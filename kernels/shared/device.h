@@ -182,8 +182,6 @@ struct tt_device_ops {
     /* TT_ERR_NOMEM with "out of device memory" when the device cannot hold it. */
     tt_status (*alloc)(tt_dev *d, size_t bytes, tt_dbuf **out);
     void (*free)(tt_dev *d, tt_dbuf *b);
-    tt_status (*write)(tt_dev *d, tt_dbuf *dst, const void *src, size_t bytes);
-    tt_status (*read)(tt_dev *d, const tt_dbuf *src, void *dst, size_t bytes);
     /* Kernels: each returns when its results are complete. */
     tt_status (*fq_forward)(tt_dev *d, const tt_dev_fq *a);
     tt_status (*fq_backward)(tt_dev *d, const tt_dev_fq_bwd *a);
@@ -211,6 +209,18 @@ tt_status tt_dev_launch(tt_dev *d, const char *name, int64_t items, int nargs, c
 /* A byte range [off, off + bytes) of b, checked against its size. */
 tt_status tt_dev_check_range(const char *what, const tt_dbuf *b, size_t off, size_t bytes);
 
+/* The fixed kernels of the table, shared by both backends (device_kernels.c): they check their
+ * arguments and launch the shared kernels by name. */
+tt_status tt_dev_fq_forward_kernel(tt_dev *d, const tt_dev_fq *a);
+tt_status tt_dev_fq_backward_kernel(tt_dev *d, const tt_dev_fq_bwd *a);
+tt_status tt_dev_qgemm_kernel(tt_dev *d, const tt_dev_qgemm *a);
+tt_status tt_dev_relu_forward_kernel(tt_dev *d, const tt_dev_relu *a);
+tt_status tt_dev_relu_backward_kernel(tt_dev *d, const tt_dev_relu_bwd *a);
+tt_status tt_dev_add_forward_kernel(tt_dev *d, const tt_dev_add *a);
+tt_status tt_dev_add_backward_kernel(tt_dev *d, const tt_dev_add_bwd *a);
+tt_status tt_dev_sgd_step_kernel(tt_dev *d, const tt_dev_sgd *a);
+tt_status tt_dev_sgemm_kernel(tt_dev *d, const tt_dev_sgemm *a);
+
 /* The backends compiled into this build; NULL when one is not (TT_OPENCL / TT_CUDA off). */
 const tt_device_ops *tt_device_opencl(void);
 const tt_device_ops *tt_device_cuda(void);
@@ -229,8 +239,6 @@ tt_status tt_dev_check_sgemm(const tt_dev_sgemm *a);
 tt_status tt_dev_check_sgemm_sb(const tt_dev_sgemm_sb *a);
 /* The shared kernel's strided batched GEMM (the OpenCL backend's, CUDA's without cuBLAS). */
 tt_status tt_dev_sgemm_sb_kernel(tt_dev *d, const tt_dev_sgemm_sb *a);
-/* A transfer of bytes against a buffer of b->bytes. */
-tt_status tt_dev_check_copy(const char *what, const tt_dbuf *b, size_t bytes);
 /* The message of an allocation the device cannot satisfy. */
 tt_status tt_dev_fail_nomem(const tt_dev *d, size_t bytes, const char *detail);
 

@@ -32,16 +32,6 @@ static tt_status need(const char *op, const char *what, const tt_dbuf *b, int64_
     return TT_OK;
 }
 
-tt_status tt_dev_check_copy(const char *what, const tt_dbuf *b, size_t bytes)
-{
-    if (!b || !b->impl) return tt_fail(TT_ERR_INVALID_ARG, "%s: the device buffer is NULL", what);
-    if (bytes > b->bytes)
-        return tt_fail(TT_ERR_INVALID_ARG,
-                       "%s: %zu bytes requested but the device buffer holds %zu", what, bytes,
-                       b->bytes);
-    return TT_OK;
-}
-
 tt_status tt_dev_check_fq(const tt_dev_fq *a)
 {
     const char *op = "device FakeQuant forward";
@@ -235,18 +225,6 @@ tt_status tt_dev_check_sgemm_sb(const tt_dev_sgemm_sb *a)
                          a->b_bs, a->batch));
     return check_batch(op, "C", g->c, g->m, g->n, g->ldc, a->c_off, a->reduce ? 0 : a->c_bs,
                        a->reduce ? 1 : a->batch);
-}
-
-tt_status tt_dev_sgemm_sb_kernel(tt_dev *d, const tt_dev_sgemm_sb *a)
-{
-    const tt_dev_sgemm *g = &a->g;
-    int64_t outputs = g->m * g->n * (a->reduce ? 1 : a->batch);
-    return TT_DEV_LAUNCH(d, "tt_sgemm_sb", outputs, TT_KI32(g->ta), TT_KI32(g->tb), TT_KI64(g->m),
-                         TT_KI64(g->n), TT_KI64(g->k), TT_KF32(g->alpha), TT_KBUF(g->a),
-                         TT_KI64(a->a_off), TT_KI64(g->lda), TT_KI64(a->a_bs), TT_KBUF(g->b),
-                         TT_KI64(a->b_off), TT_KI64(g->ldb), TT_KI64(a->b_bs), TT_KF32(g->beta),
-                         TT_KBUF(g->c), TT_KI64(a->c_off), TT_KI64(g->ldc), TT_KI64(a->c_bs),
-                         TT_KI64(a->batch), TT_KI32(a->reduce));
 }
 
 tt_status tt_dev_fail_nomem(const tt_dev *d, size_t bytes, const char *detail)

@@ -21,13 +21,13 @@ static tt_dbuf *upload(const void *host, size_t bytes)
 {
     tt_dbuf *b = NULL;
     TT_ASSERT_OK(g_ops->alloc(g_dev, bytes, &b));
-    if (host) TT_ASSERT_OK(g_ops->write(g_dev, b, host, bytes));
+    if (host) TT_ASSERT_OK(g_ops->write_at(g_dev, b, 0, host, bytes));
     return b;
 }
 
 static void download(const tt_dbuf *b, void *host, size_t bytes)
 {
-    TT_ASSERT_OK(g_ops->read(g_dev, b, host, bytes));
+    TT_ASSERT_OK(g_ops->read_at(g_dev, b, 0, host, bytes));
 }
 
 static void free_bufs(tt_dbuf *const *b, size_t n)
@@ -609,7 +609,7 @@ static void run_sgd(const tt_optim_config *cfg, int64_t n, tt_rng *rng)
         for (int64_t i = 0; i < n; i++) grad[i] = i % 11 == 3 ? -0.0f : tt_rng_normal(rng);
         memcpy(tt_tensor_f32(tt_exec_grad(f.e, f.w)), grad, fb);
         TT_ASSERT_OK(tt_optim_step(o, lrs[step]));
-        TT_ASSERT_OK(g_ops->write(g_dev, bg, grad, fb));
+        TT_ASSERT_OK(g_ops->write_at(g_dev, bg, 0, grad, fb));
         tt_dev_sgd a = {n,
                         bp,
                         bg,
@@ -902,8 +902,8 @@ static void test_bounds(void **state)
     (void)state;
     uint8_t bytes[16] = {0};
     tt_dbuf *small = upload(bytes, sizeof bytes);
-    assert_int_equal(g_ops->write(g_dev, small, bytes, 17), TT_ERR_INVALID_ARG);
-    assert_int_equal(g_ops->read(g_dev, small, bytes, 17), TT_ERR_INVALID_ARG);
+    assert_int_equal(g_ops->write_at(g_dev, small, 0, bytes, 17), TT_ERR_INVALID_ARG);
+    assert_int_equal(g_ops->read_at(g_dev, small, 0, bytes, 17), TT_ERR_INVALID_ARG);
     float mult = 0.5f;
     tt_dbuf *bm = upload(&mult, sizeof mult);
     tt_dev_qgemm a = {.m = 4,

@@ -424,7 +424,7 @@ static tt_dbuf *dev_buf(tt_dev *d, const float *src, int64_t n)
     size_t bytes = (size_t)n * sizeof(float);
     TT_ASSERT_OK(d->ops->alloc(d, bytes, &b));
     if (src)
-        TT_ASSERT_OK(d->ops->write(d, b, src, bytes));
+        TT_ASSERT_OK(d->ops->write_at(d, b, 0, src, bytes));
     else
         TT_ASSERT_OK(d->ops->zero(d, b, 0, bytes));
     return b;
@@ -435,7 +435,7 @@ static void assert_dev_equals(const char *what, tt_dev *d, const tt_dbuf *b, con
 {
     float *got = malloc((size_t)n * sizeof *got);
     assert_non_null(got);
-    TT_ASSERT_OK(d->ops->read(d, b, got, (size_t)n * sizeof(float)));
+    TT_ASSERT_OK(d->ops->read_at(d, b, 0, got, (size_t)n * sizeof(float)));
     for (int64_t i = 0; i < n; i++)
         if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
             print_error("%s: element %lld: device %.9g, cpu %.9g\n", what, (long long)i,
@@ -488,7 +488,7 @@ static void run_adam(tt_dev *d, const tt_optim_config *cfg, int64_t n, tt_rng *r
         for (int64_t i = 0; i < n; i++) grad[i] = i % 7 == 3 ? 0.0f : tt_rng_normal(rng);
         memcpy(tt_tensor_f32(tt_exec_grad(e, id)), grad, fb);
         TT_ASSERT_OK(tt_optim_step(o, lrs[step]));
-        TT_ASSERT_OK(d->ops->write(d, a.g, grad, fb));
+        TT_ASSERT_OK(d->ops->write_at(d, a.g, 0, grad, fb));
         TT_ASSERT_OK(adam_launch(&a, cfg, n, lrs[step], step + 1));
         float *m, *v;
         TT_ASSERT_OK(tt_optim_state_get(o, 0, NULL, &m, NULL));
