@@ -10,7 +10,8 @@ static void export_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: tinytrain export CKPT.h5 -o OUT.onnx [--format fp32|qdq] [--opset N]\n\n"
+        "usage: tinytrain export CKPT.h5 -o OUT.onnx [--format fp32|qdq] [--opset N]\n"
+        "                        [--no-channel-pad]\n\n"
         "Write a tinytrain checkpoint as an ONNX model for ONNX Runtime (docs/onnx.md).\n"
         "The model is rebuilt from the config stored in the checkpoint; the data set is\n"
         "not needed.\n\n"
@@ -20,12 +21,17 @@ static void export_usage(FILE *f)
         "                     with the trained quantisation parameters (QAT checkpoints only).\n"
         "                     Default: qdq for a checkpoint of tinytrain qat, else fp32\n"
         "  --opset N          ONNX opset, %d..%d (default %d)\n"
+        "  --no-channel-pad   qdq: keep a Conv's input channels as they are. By default a\n"
+        "                     Conv with a channel count that is not a multiple of 4 (a\n"
+        "                     1-channel image) gets zero-weight channels added by a Pad, which\n"
+        "                     changes no number and lets ONNX Runtime use its fast int8 conv\n"
         "  -h, --help         this help\n",
         TT_ONNX_OPSET_MIN, TT_ONNX_OPSET_MAX, TT_ONNX_OPSET_DEFAULT);
 }
 
 typedef struct export_args {
     const char *ckpt, *out, *format, *opset;
+    bool no_channel_pad;
 } export_args;
 
 static int usage_error(const char *msg, const char *arg)
@@ -42,6 +48,10 @@ static int parse(int argc, char **argv, export_args *a)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             export_usage(stdout);
             return -1;
+        }
+        if (!strcmp(argv[i], "--no-channel-pad")) {
+            a->no_channel_pad = true;
+            continue;
         }
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))
             slot = &a->out;
@@ -96,7 +106,7 @@ int tt_cmd_export(int argc, char **argv)
     export_args a = {0};
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? TT_EXIT_OK : rc;
-    tt_onnx_export_opts o = {0};
+    tt_onnx_export_opts o = {.no_channel_pad = a.no_channel_pad};
     if ((rc = read_options(&a, &o))) return rc;
     if (o.format == TT_ONNX_AUTO) {
         /* Resolved here so the summary line can say what was written. */

@@ -41,6 +41,10 @@ static void ptq_usage(FILE *f)
             "                         asymmetric)\n"
             "  --reduce-range         7-bit weights, int8 [-64, 64] / uint8 [0, 127] (for AVX2\n"
             "                         without VNNI)\n"
+            "  --no-channel-pad       static: keep a Conv's input channels as they are (by\n"
+            "                         default a count that is not a multiple of 4 is padded\n"
+            "                         with zero-weight channels for ONNX Runtime's fast int8\n"
+            "                         conv; docs/onnx.md)\n"
             "  --exclude NODE...      leave these nodes (ONNX node names) in float; dynamic:\n"
             "                         names of the rewritten graph, a Gemm's name standing for\n"
             "                         its MatMul\n"
@@ -57,7 +61,7 @@ static void ptq_usage(FILE *f)
 typedef struct ptq_args {
     const char *model, *out, *report, *calib, *mode, *method, *percentile, *bins, *act, *wt;
     const char *batch, *threads;
-    bool per_channel, per_tensor, reduce_range;
+    bool per_channel, per_tensor, reduce_range, no_channel_pad;
     const char *exclude[TT_PTQ_MAX_EXCLUDE];
     int n_exclude;
 } ptq_args;
@@ -109,6 +113,8 @@ static int parse(int argc, char **argv, ptq_args *a)
             a->per_tensor = true;
         } else if (!strcmp(argv[i], "--reduce-range")) {
             a->reduce_range = true;
+        } else if (!strcmp(argv[i], "--no-channel-pad")) {
+            a->no_channel_pad = true;
         } else if (!strcmp(argv[i], "--exclude")) {
             int rc = take_excludes(a, argc, argv, &i);
             if (rc) return rc;
@@ -234,9 +240,14 @@ static int read_options(const ptq_args *a, tt_ptq_opts *o)
         return usage_error("--mode: must be static or dynamic, got", a->mode);
     if (a->per_channel && a->per_tensor)
         return usage_error("--per-channel and --per-tensor exclude each other", NULL);
+    if (dynamic && a->no_channel_pad)
+        return usage_error("--no-channel-pad applies to --mode static (the dynamic graph has no "
+                           "QDQ Conv to pad)",
+                           NULL);
     int rc = dynamic ? read_dynamic(a, o) : read_static(a, o);
     if (rc) return rc;
     o->reduce_range = a->reduce_range;
+    o->no_channel_pad = a->no_channel_pad;
     int64_t t = 0;
     if (a->threads && !parse_i64(a->threads, 1, 1024, &t))
         return usage_error("--threads: must be a whole number from 1 to 1024, got", a->threads);

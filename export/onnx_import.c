@@ -268,15 +268,18 @@ static tt_status import_outputs(tt_imp *im, const Onnx__GraphProto *g, tt_model 
     return TT_OK;
 }
 
-static tt_status import_model(tt_imp *im, const Onnx__ModelProto *m, tt_model *model)
+static tt_status import_model(tt_imp *im, Onnx__ModelProto *m, tt_model *model)
 {
-    const Onnx__GraphProto *g = m->graph;
+    Onnx__GraphProto *g = m->graph;
     if (!g)
         return tt_imp_fail(im, TT_ERR_FORMAT,
                            "not an ONNX model: it parses as a protobuf but has no graph");
     TT_CHECK(check_opset(im, m));
     TT_CHECK(check_counts(im, g));
     TT_CHECK(check_ops(im, g));
+    if (g->n_node && !(im->pad_alias = calloc(g->n_node, sizeof *im->pad_alias)))
+        return tt_imp_fail(im, TT_ERR_NOMEM, "out of memory");
+    tt_imp_unpad_channels(g, im->pad_alias);
     TT_CHECK(reserve_names(im, g));
     for (size_t i = 0; i < g->n_initializer; i++) {
         int h;
@@ -329,6 +332,7 @@ tt_status tt_onnx_import_buffer(const uint8_t *buf, size_t len, const char *dir,
         s = import_model(&im, m, model);
     }
     tt_imp_consts_free(&im);
+    free(im.pad_alias);
     tt_imp_names_free(&im.onnx);
     tt_imp_names_free(&im.ir);
     onnx__model_proto__free_unpacked(m, NULL);

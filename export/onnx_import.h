@@ -11,6 +11,7 @@
  *   onnx_import_emit.c    constant inputs) and onnx_import_window.c (Conv/pool windows)
  *   onnx_import_window.c
  *   onnx_import_names.c   the name tables and IR naming
+ *   onnx_import_unpad.c   the export's channel padding undone before the graph is built
  * Every ONNX value name maps to a handle: an IR value id (>= 0) or a constant (<= -3), so a
  * constant that an op needs as data (Reshape's shape, Clip's bounds) never becomes a graph
  * parameter, and Identity / Dropout only alias a name. */
@@ -95,6 +96,7 @@ typedef struct tt_imp {
     int n_consts, cap_consts;
     const Onnx__NodeProto *node; /* the node being mapped, for messages */
     int node_index;
+    bool *pad_alias; /* per node: a channel Pad undone by tt_imp_unpad_channels */
 } tt_imp;
 
 /* Fail with "<label>: node '<name>' (<op>): <message>" for the node being mapped (or just the
@@ -108,6 +110,14 @@ tt_status tt_imp_ir_name(tt_imp *im, const char *want, const char *suffix, char 
  * the file is scanned); longer ones are shortened by tt_imp_ir_name. */
 bool tt_imp_name_fits(const char *onnx_name);
 tt_status tt_imp_value_name(tt_imp *im, const char *onnx_name, char out[TT_NAME_MAX]);
+
+/* ---- onnx_import_unpad.c --------------------------------------------------------------------- */
+
+/* tinytrain's QDQ export's channel padding of a Conv input (a Pad adding trailing channels,
+ * read only by the Conv, through one DequantizeLinear or directly, whose weight is zero in
+ * those channels): the weight initializer loses the channels in place and alias[i] is set for
+ * the Pad, which the import then binds to its input. Other Pads are left alone. */
+void tt_imp_unpad_channels(Onnx__GraphProto *g, bool *alias);
 
 /* ---- onnx_import_tensor.c -------------------------------------------------------------------- */
 

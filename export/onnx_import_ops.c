@@ -277,6 +277,18 @@ static tt_status map_identity(tt_imp *im, const Onnx__NodeProto *p, const int *h
     return tt_imp_bind(im, p, 0, h[0]);
 }
 
+/* Only the export's channel padding of a Conv input, undone before the nodes are mapped. */
+static tt_status map_pad(tt_imp *im, const Onnx__NodeProto *p, const int *h)
+{
+    if (im->pad_alias && im->pad_alias[im->node_index]) return tt_imp_bind(im, p, 0, h[0]);
+    return tt_imp_fail(im, TT_ERR_UNSUPPORTED,
+                       "tinytrain imports a Pad only as the channel padding its own QDQ export "
+                       "writes: constant mode, zeros everywhere in pads but trailing channels "
+                       "(axis 1), read only by a Conv (group 1, directly or through one "
+                       "per-tensor DequantizeLinear) whose weight initializer is zero in the "
+                       "added channels; fold other padding into the Conv's pads");
+}
+
 static tt_status map_dropout(tt_imp *im, const Onnx__NodeProto *p, const int *h)
 {
     if (p->n_input > 2 && h[2] != TT_IMP_ABSENT)
@@ -347,6 +359,7 @@ static const struct {
     {"Softmax", map_softmax, 1},
     {"Identity", map_identity, 1},
     {"Dropout", map_dropout, 1},
+    {"Pad", map_pad, 2},
     {"Constant", map_constant, 0},
 };
 

@@ -1,6 +1,7 @@
 /* The export walk: which nodes the model output needs, which IR values share one ONNX tensor
  * (Dropout, FakeQuant in fp32, a BatchNorm folded into its Conv), and one pass in topological
  * order that writes each node in the chosen format. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,10 @@ static tt_status emit_layer(tt_onnx_lower *L, int i)
     const char *in[3] = {NULL, NULL, NULL}, *out;
     int n_in = 2;
     TT_CHECK(tt_onnx_use(L, n->in[0], &in[0]));
+    if (L->pad && L->pad[n->in[1]].to > 0) { /* a padded weight: the input is padded too */
+        in[0] = L->pad[n->in[0]].name;
+        assert(in[0]); /* tt_onnx_qdq_plan_pads marks both; the input is written first */
+    }
     TT_CHECK(tt_onnx_use(L, n->in[1], &in[1]));
     float *bias = NULL;
     if (L->fold_bn[i] >= 0) TT_CHECK(folded_bias(L, n, &L->g->nodes[L->fold_bn[i]], &bias));
@@ -269,7 +274,7 @@ static tt_status emit_layer(tt_onnx_lower *L, int i)
     return tt_onnx_emit_op(L, n, n_in, in, out);
 }
 
-static bool is_weight_point(const tt_onnx_lower *L, const tt_node *n)
+bool tt_onnx_is_weight_point(const tt_onnx_lower *L, const tt_node *n)
 {
     const tt_value *x = &L->g->values[n->in[0]];
     return x->kind == TT_VALUE_PARAM ||
@@ -278,7 +283,7 @@ static bool is_weight_point(const tt_onnx_lower *L, const tt_node *n)
 
 static tt_status emit_fake_quant(tt_onnx_lower *L, const tt_node *n)
 {
-    if (!is_weight_point(L, n)) return tt_onnx_qdq_activation(L, n);
+    if (!tt_onnx_is_weight_point(L, n)) return tt_onnx_qdq_activation(L, n);
     const tt_value *x = &L->g->values[n->in[0]];
     if (x->kind == TT_VALUE_PARAM) return tt_onnx_qdq_weight(L, n, tt_tensor_f32(x->data), x->name);
     const tt_node *f = &L->g->nodes[x->producer];
@@ -356,6 +361,7 @@ static tt_status lower(tt_onnx_lower *L)
                            "a checkpoint of `tinytrain qat`, or use the fp32 format");
     }
     find_aliases(L);
+    if (L->format == TT_ONNX_QDQ && L->pad) tt_onnx_qdq_plan_pads(L);
     L->out_root = tt_onnx_root(L, L->out_id);
     TT_CHECK(declare_io(L));
     for (int i = 0; i < g->n_nodes; i++)
@@ -368,7 +374,7 @@ static tt_status lower(tt_onnx_lower *L)
 }
 
 tt_status tt_onnx_lower_graph(const tt_graph *g, int in_id, int out_id, tt_onnx_format format,
-                              int opset, tt_onnx_builder *b)
+                              int opset, bool channel_pad, tt_onnx_builder *b)
 {
     if (in_id < 0 || in_id >= g->n_values || out_id < 0 || out_id >= g->n_values)
         return tt_fail(TT_ERR_INVALID_ARG,
@@ -388,9 +394,10 @@ tt_status tt_onnx_lower_graph(const tt_graph *g, int in_id, int out_id, tt_onnx_
     L.folded = calloc(nv, sizeof *L.folded);
     L.qi = calloc(nv, sizeof *L.qi);
     L.wi = calloc(nv, sizeof *L.wi);
+    L.pad = channel_pad ? calloc(nv, sizeof *L.pad) : NULL;
     tt_status s;
     if (!L.needed || !L.absorbed || !L.fold_bn || !L.consumers || !L.consumer || !L.alias ||
-        !L.name || !L.folded || !L.qi || !L.wi) {
+        !L.name || !L.folded || !L.qi || !L.wi || (channel_pad && !L.pad)) {
         s = tt_fail(TT_ERR_NOMEM, "ONNX export: out of memory");
     } else {
         for (size_t i = 0; i < nn; i++) L.fold_bn[i] = -1;
@@ -399,6 +406,6 @@ tt_status tt_onnx_lower_graph(const tt_graph *g, int in_id, int out_id, tt_onnx_
     }
     for (size_t v = 0; L.folded && v < nv; v++) free(L.folded[v]);
     free(L.needed), free(L.absorbed), free(L.fold_bn), free(L.consumers), free(L.consumer);
-    free(L.alias), free(L.name), free(L.folded), free(L.qi), free(L.wi);
+    free(L.alias), free(L.name), free(L.folded), free(L.qi), free(L.wi), free(L.pad);
     return s;
 }

@@ -26,6 +26,14 @@ typedef struct tt_onnx_winfo {
     int axis; /* -1: per tensor */
 } tt_onnx_winfo;
 
+/* Channel padding of a Conv input (tt_onnx_qdq_plan_pads): for an activation, the padded
+ * DequantizeLinear output the padded Convs read; for a weight, its padded int8 initializer. */
+typedef struct tt_onnx_pad {
+    int64_t to;       /* channels after padding; 0: not padded */
+    int readers;      /* activation: how many of its readers are padded Convs */
+    const char *name; /* activation: the padded tensor, once written */
+} tt_onnx_pad;
+
 typedef struct tt_onnx_lower {
     const tt_graph *g;
     int in_id, out_id;
@@ -43,11 +51,14 @@ typedef struct tt_onnx_lower {
     float **folded;    /* per value: a BnFoldWeight output's data W * f (owned) */
     tt_onnx_qinfo *qi; /* per value (QDQ) */
     tt_onnx_winfo *wi; /* per value (QDQ): weight DequantizeLinear outputs */
+    tt_onnx_pad *pad;  /* per value (QDQ with channel padding on), else NULL */
 } tt_onnx_lower;
 
-/* Lower the part of g from value in_id to value out_id into b (format FP32 or QDQ). */
+/* Lower the part of g from value in_id to value out_id into b (format FP32 or QDQ; channel_pad:
+ * QDQ Conv inputs padded to a multiple of TT_ONNX_CHANNEL_ALIGN channels where it applies,
+ * tt_onnx_qdq_plan_pads). */
 tt_status tt_onnx_lower_graph(const tt_graph *g, int in_id, int out_id, tt_onnx_format format,
-                              int opset, tt_onnx_builder *b);
+                              int opset, bool channel_pad, tt_onnx_builder *b);
 
 /* The value whose tensor carries v (follows Dropout, fp32 FakeQuant and folded BatchNorm). */
 int tt_onnx_root(const tt_onnx_lower *L, int v);
@@ -64,8 +75,20 @@ tt_status tt_onnx_use(tt_onnx_lower *L, int v, const char **out);
 tt_status tt_onnx_emit_op(tt_onnx_lower *L, const tt_node *n, int n_in, const char *const *in,
                           const char *out);
 bool tt_onnx_is_passthrough(tt_op_type op);
+/* A FakeQuant node over a weight: a parameter, or a BnFoldWeight output. */
+bool tt_onnx_is_weight_point(const tt_onnx_lower *L, const tt_node *n);
 
 /* onnx_qdq.c */
+/* ONNX Runtime's fast x86 int8 convolution (MLAS's symmetric ConvSym kernels) needs a multiple
+ * of 4 input channels; below it QLinearConv falls back to im2col and a u8 x s8 GEMM, 2x slower
+ * for a 1-channel image at batch 64, whose VPMADDUBSW (AVX2 without VNNI) saturates int16 pairs
+ * of full-range weights. Zero-weight channels make up the difference without changing a
+ * number. */
+#define TT_ONNX_CHANNEL_ALIGN 4
+/* Mark in L->pad the Conv inputs to pad: a Conv (group 1) whose input channels are not a
+ * multiple of TT_ONNX_CHANNEL_ALIGN, reading an activation FakeQuant (per tensor) and a
+ * symmetric int8 weight FakeQuant that nothing else reads. */
+void tt_onnx_qdq_plan_pads(tt_onnx_lower *L);
 /* Activation FakeQuant node n: QuantizeLinear -> DequantizeLinear on its input's tensor. */
 tt_status tt_onnx_qdq_activation(tt_onnx_lower *L, const tt_node *n);
 /* Weight FakeQuant node n over data w (the parameter, or W * f): an int8 initializer ->

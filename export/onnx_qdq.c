@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "autograd/internal.h"
 #include "export/onnx_lower.h"
 #include "tinytrain/quant.h"
@@ -70,7 +71,7 @@ static tt_status qparam_inits(tt_onnx_lower *L, const char *base, const float *s
 static tt_status q_node(tt_onnx_lower *L, const char *op, const char *base, const char *x,
                         const char *scale, const char *zp, int axis, const char *out)
 {
-    char name[TT_NAME_MAX * 2 + 24];
+    char name[TT_NAME_MAX * 3 + 48];
     snprintf(name, sizeof name, "%s_%s", base, op);
     const char *in[3] = {x, scale, zp};
     Onnx__NodeProto *o;
@@ -87,6 +88,72 @@ static tt_status zp_ints(const fq_params *p, int32_t **out)
     return TT_OK;
 }
 
+/* Pad(*q, channels at the end of axis 1 up to to, the zero point): *q becomes its output.
+ * The padded channels dequantise to 0 and meet zero weights. */
+static tt_status pad_channels(tt_onnx_lower *L, const char *base, const tt_shape *s, int64_t to,
+                              const char *zp, const char **q)
+{
+    int64_t pads[2 * TT_MAX_DIMS] = {0}, n = 2 * s->ndim;
+    pads[s->ndim + 1] = to - s->dims[1];
+    const char *pn, *out;
+    TT_CHECK(tt_ob_tensor_name(L->b, base, "_pads", &pn));
+    TT_CHECK(tt_ob_init_i64(L->b, pn, 1, &n, pads));
+    TT_CHECK(tt_ob_tensor_name(L->b, base, "_Pad_Output", &out));
+    char name[TT_NAME_MAX + 8];
+    snprintf(name, sizeof name, "%s_Pad", base);
+    const char *in[3] = {*q, pn, zp};
+    TT_CHECK(tt_ob_node(L->b, "Pad", name, 3, in, out, NULL));
+    *q = out;
+    return TT_OK;
+}
+
+/* The FakeQuant node producing v (not the model output; only c reading it when sole), or
+ * NULL. */
+static const tt_node *fq_of(const tt_onnx_lower *L, int v, const tt_node *c, bool sole)
+{
+    const tt_graph *g = L->g;
+    if (v < 0 || v == L->out_id ||
+        (sole && (L->consumers[v] != 1 || &g->nodes[L->consumer[v]] != c)))
+        return NULL;
+    int p = g->values[v].producer;
+    return p >= 0 && g->nodes[p].op == TT_OP_FAKEQUANT ? &g->nodes[p] : NULL;
+}
+
+static bool padding_applies(const tt_onnx_lower *L, const tt_node *conv)
+{
+    const tt_graph *g = L->g;
+    const tt_shape *w = &g->values[conv->in[1]].shape;
+    if (tt_node_attr_int(conv, "group", 1) != 1 || w->ndim < 3 ||
+        w->dims[1] % TT_ONNX_CHANNEL_ALIGN == 0)
+        return false;
+    /* the activation may have other readers (they keep an unpadded DQ); the weight may not */
+    const tt_node *fx = fq_of(L, conv->in[0], conv, false), *fw = fq_of(L, conv->in[1], conv, true);
+    if (!fx || !fw || tt_onnx_is_weight_point(L, fx) || !tt_onnx_is_weight_point(L, fw))
+        return false;
+    fq_params px, pw;
+    /* read_fq's errors surface again when the node is written; here they only mean "no" */
+    bool valid = read_fq(L, fx, &px) == TT_OK && read_fq(L, fw, &pw) == TT_OK;
+    tt_clear_error();
+    if (!valid) return false;
+    if (px.axis >= 0 || pw.axis > 0 || pw.dtype != TT_ONNX_DT_INT8) return false;
+    for (int64_t k = 0; k < pw.c; k++)
+        if (pw.zp[k] != 0.0f) return false;
+    return true;
+}
+
+void tt_onnx_qdq_plan_pads(tt_onnx_lower *L)
+{
+    const tt_graph *g = L->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const tt_node *n = &g->nodes[i];
+        if (!L->needed[i] || L->absorbed[i] || n->op != TT_OP_CONV || !padding_applies(L, n))
+            continue;
+        int64_t c = g->values[n->in[1]].shape.dims[1], a = TT_ONNX_CHANNEL_ALIGN;
+        L->pad[n->in[0]].to = L->pad[n->in[1]].to = (c + a - 1) / a * a;
+        L->pad[n->in[0]].readers++;
+    }
+}
+
 tt_status tt_onnx_qdq_activation(tt_onnx_lower *L, const tt_node *n)
 {
     fq_params p;
@@ -101,8 +168,24 @@ tt_status tt_onnx_qdq_activation(tt_onnx_lower *L, const tt_node *n)
     TT_CHECK(s);
     TT_CHECK(tt_ob_tensor_name(L->b, x, "_QuantizeLinear_Output", &q));
     TT_CHECK(q_node(L, "QuantizeLinear", x, x, sn, zn, p.axis, q));
-    TT_CHECK(tt_onnx_def_name(L, n->out[0], x, "_DequantizeLinear_Output", &dq));
-    TT_CHECK(q_node(L, "DequantizeLinear", x, q, sn, zn, p.axis, dq));
+    int v = n->out[0];
+    tt_onnx_pad *pad = L->pad && L->pad[v].to > 0 ? &L->pad[v] : NULL;
+    /* The unpadded DQ only when something other than a padded Conv reads the value. */
+    if (!pad || L->consumers[v] > pad->readers) {
+        TT_CHECK(tt_onnx_def_name(L, v, x, "_DequantizeLinear_Output", &dq));
+        TT_CHECK(q_node(L, "DequantizeLinear", x, q, sn, zn, p.axis, dq));
+    }
+    if (pad) {
+        TT_CHECK(pad_channels(L, x, &L->g->values[n->in[0]].shape, pad->to, zn, &q));
+        if (L->name[v])
+            TT_CHECK(tt_ob_tensor_name(L->b, x, "_Pad_DequantizeLinear_Output", &dq));
+        else
+            TT_CHECK(tt_onnx_def_name(L, v, x, "_DequantizeLinear_Output", &dq));
+        char base[TT_NAME_MAX * 2 + 8];
+        snprintf(base, sizeof base, "%s_Pad", x);
+        TT_CHECK(q_node(L, "DequantizeLinear", base, q, sn, zn, p.axis, dq));
+        pad->name = dq;
+    }
     /* Per-channel activations are written but not propagated: biases and pass-through ops
      * need one scale. */
     L->qi[n->out[0]] = (tt_onnx_qinfo){.quantized = p.axis < 0,
@@ -110,6 +193,22 @@ tt_status tt_onnx_qdq_activation(tt_onnx_lower *L, const tt_node *n)
                                        .zero_point = zp0,
                                        .scale_name = sn,
                                        .zp_name = zn};
+    return TT_OK;
+}
+
+/* Conv weight values *q [M, C, ...] as [M, to, ...] with zeros in the new channels; dims[1]
+ * becomes to. */
+static tt_status pad_weight(int64_t to, int ndim, int64_t *dims, int32_t **q)
+{
+    int64_t m = dims[0], c = dims[1], k = 1;
+    for (int i = 2; i < ndim; i++) k *= dims[i];
+    int32_t *p = calloc((size_t)(m * to * k), sizeof *p);
+    if (!p) return tt_fail(TT_ERR_NOMEM, "ONNX export: out of memory");
+    for (int64_t o = 0; o < m; o++)
+        memcpy(p + o * to * k, *q + o * c * k, (size_t)(c * k) * sizeof *p);
+    free(*q);
+    *q = p;
+    dims[1] = to;
     return TT_OK;
 }
 
@@ -138,9 +237,13 @@ tt_status tt_onnx_qdq_weight(tt_onnx_lower *L, const tt_node *n, const float *w,
                     q[i] = tt_quantize_val(w[i], p.scale[k], zp[k], p.qmin, p.qmax);
                 }
     }
+    int64_t dims[TT_MAX_DIMS];
+    memcpy(dims, sh->dims, (size_t)sh->ndim * sizeof *dims);
+    if (s == TT_OK && L->pad && L->pad[n->out[0]].to > 0)
+        s = pad_weight(L->pad[n->out[0]].to, sh->ndim, dims, &q);
     const char *qn, *sn, *zn, *dq;
     if (s == TT_OK) s = tt_ob_tensor_name(L->b, base, "_quantized", &qn);
-    if (s == TT_OK) s = tt_ob_init_8bit(L->b, qn, p.dtype, sh->ndim, sh->dims, q);
+    if (s == TT_OK) s = tt_ob_init_8bit(L->b, qn, p.dtype, sh->ndim, dims, q);
     if (s == TT_OK) s = qparam_inits(L, base, p.scale, zp, p.c, p.axis >= 0, p.dtype, &sn, &zn);
     free(q);
     free(zp);

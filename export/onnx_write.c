@@ -63,7 +63,7 @@ static tt_status export_graph(const tt_graph *g, int in_id, int out_id, tt_onnx_
                              .meta_values = vals};
     uint8_t *buf = NULL;
     size_t len = 0;
-    tt_status s = tt_onnx_lower_graph(g, in_id, out_id, format, opset, &b);
+    tt_status s = tt_onnx_lower_graph(g, in_id, out_id, format, opset, !o->no_channel_pad, &b);
     if (s == TT_OK) s = tt_ob_pack(&b, &info, &buf, &len);
     tt_ob_free(&b);
     /* Only a complete model reaches the disk. */

@@ -377,7 +377,8 @@ static tt_status write_model(job *j)
              "%s weights %s)",
              j->model_path, tt_calib_method_name(j->o->method), j->r->samples,
              j->o->weight_u8 ? "uint8" : "int8", j->o->per_tensor ? "per tensor" : "per channel");
-    tt_onnx_export_opts eo = {.format = TT_ONNX_QDQ, .doc = doc};
+    tt_onnx_export_opts eo = {
+        .format = TT_ONNX_QDQ, .doc = doc, .no_channel_pad = j->o->no_channel_pad};
     tt_qat_set_fake_quant(j->q, true); /* the graph as exported: quantised */
     TT_CHECK(tt_onnx_export(j->q, j->qin, j->qout, &eo, j->out_path));
     TT_CHECK(file_info(j->model_path, &j->r->input_bytes, j->r->input_sha256));

@@ -6,7 +6,10 @@
  *   QDQ   a QAT graph with its trained quantisation parameters, unchanged: every activation
  *         FakeQuant becomes QuantizeLinear -> DequantizeLinear, every weight FakeQuant an int8
  *         initializer -> DequantizeLinear (per-channel axis written), every Conv/Gemm bias an
- *         int32 initializer (scale = input scale x weight scale) -> DequantizeLinear.
+ *         int32 initializer (scale = input scale x weight scale) -> DequantizeLinear. A Conv
+ *         whose input channels are not a multiple of 4 (a 1-channel image) gets them padded
+ *         with zero-weight channels (a uint8 Pad between its input's Q and DQ): the numbers are
+ *         unchanged and ONNX Runtime's fast int8 convolution applies (docs/onnx.md).
  *
  * Files are opset 13 by default (13..21 accepted), IR version of that opset's ONNX release,
  * graph input "input" and output "output" (float32, symbolic batch dimension "N"), no
@@ -16,6 +19,7 @@
 #ifndef TINYTRAIN_ONNX_H
 #define TINYTRAIN_ONNX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "tinytrain/graph.h"
 #include "tinytrain/status.h"
@@ -41,6 +45,7 @@ typedef struct tt_onnx_export_opts {
     const char *graph_name; /* NULL: "tinytrain" (the checkpoint export uses the config name) */
     const char *doc;        /* the model's doc_string; NULL: a line naming tinytrain and format */
     const char *config_sha256; /* stored in metadata_props when not NULL */
+    bool no_channel_pad;       /* QDQ: write Conv inputs with their own channel count */
 } tt_onnx_export_opts;
 
 /* Export the part of g that computes value output_id from value input_id (an INPUT; anything

@@ -68,7 +68,8 @@ typedef struct tt_ptq_opts {
     /* STATIC: ONNX node names (or a node's first output name); DYNAMIC: node names of the
      * rewritten graph (ORT's nodes_to_exclude), a Gemm's name standing for its MatMul */
     const char *const *exclude;
-    int64_t batch; /* STATIC: samples per forward pass; 0: TT_PTQ_BATCH_DEFAULT */
+    int64_t batch;       /* STATIC: samples per forward pass; 0: TT_PTQ_BATCH_DEFAULT */
+    bool no_channel_pad; /* STATIC: no channel padding of Conv inputs (tt_onnx_export_opts) */
 } tt_ptq_opts;
 
 /* mode STATIC, method MINMAX with its calibrator defaults, per channel, u8 activations, s8

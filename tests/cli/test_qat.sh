@@ -57,6 +57,15 @@ check "fold leaves no BN running statistics in the checkpoint" \
 check "checkpoints record bn_fold" grep -q '"bn_fold": "fold"' <<<"$(h5dump -d /meta/extra "$work/fold/last.h5")"
 expect 0 "QDQ int8" -- "$TT" export "$work/fold/last.h5" -o "$work/fold/again.onnx"
 check "a fold checkpoint re-exports byte-identically" cmp -s "$work/fold/again.onnx" "$work/fold/tiny_cnn.int8.onnx"
+# tiny_cnn's 1-channel input: padded to 4 channels by default, left alone with --no-channel-pad
+# (docs/onnx.md; the files' structure and numbers are checked in tests/onnx/check_export.py).
+expect 0 "QDQ int8" -- "$TT" export "$work/fold/last.h5" -o "$work/fold/nopad.onnx" --no-channel-pad
+check "the default export has a channel Pad" grep -q "input_Pad" "$work/fold/again.onnx"
+check "--no-channel-pad writes none" bash -c "! grep -q 'input_Pad' '$work/fold/nopad.onnx'"
+check "--no-channel-pad is a smaller file" \
+  test "$(stat -c %s "$work/fold/nopad.onnx")" -lt "$(stat -c %s "$work/fold/again.onnx")"
+expect 0 "--no-channel-pad" -- "$TT" export --help
+expect 2 "unexpected argument '--no-channel-padding'" -- "$TT" export "$work/fold/last.h5" -o "$work/x.onnx" --no-channel-padding
 
 # --- warm start from a fit; resume --------------------------------------------------------------
 "$TT" fit "$cfg" --epochs 1 --out "$work/fp32" --quiet

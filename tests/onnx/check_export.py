@@ -231,6 +231,43 @@ def check_checker(c, path):
     return c.report(f"checker {os.path.basename(path)}", True, "check_model(full_check=True) ok")
 
 
+def check_channel_pads(g, inits, producer, problems):
+    """Every Pad is the export's channel padding of a Conv input (docs/onnx.md): Q -> Pad
+    (trailing channels only, the Q's zero point) -> DQ -> Conv, and the Conv's int8 weight is
+    zero in the added channels, so the padding changes no number."""
+    readers = {}
+    for n in g.node:
+        for x in n.input:
+            readers.setdefault(x, []).append(n)
+    n_pad = 0
+    for n in g.node:
+        if n.op_type != "Pad":
+            continue
+        n_pad += 1
+        q = producer.get(n.input[0])
+        pads = numpy_helper.to_array(inits[n.input[1]]) if n.input[1] in inits else None
+        dq = readers.get(n.output[0], [])
+        conv = readers.get(dq[0].output[0], []) if len(dq) == 1 else []
+        why = None
+        if q is None or q.op_type != "QuantizeLinear" or n.input[2:3] != q.input[2:3]:
+            why = "does not pad a QuantizeLinear output with its zero point"
+        elif pads is None or pads.size % 2 or np.count_nonzero(pads) != 1 or \
+                pads[pads.size // 2 + 1] <= 0:
+            why = f"pads {pads} add more than trailing channels"
+        elif len(dq) != 1 or dq[0].op_type != "DequantizeLinear" or len(conv) != 1 or \
+                conv[0].op_type != "Conv":
+            why = "is not read by one DequantizeLinear feeding one Conv"
+        else:
+            wdq = producer.get(conv[0].input[1])
+            w = numpy_helper.to_array(inits[wdq.input[0]]) if wdq is not None else None
+            added = int(pads[pads.size // 2 + 1])
+            if w is None or w.ndim < 3 or np.any(w[:, w.shape[1] - added:] != 0):
+                why = "the Conv's weight is not zero in the added channels"
+        if why:
+            problems.append(f"Pad '{n.name}' {why}")
+    return n_pad
+
+
 def check_structure(c, path, qdq):
     m = onnx.load(path)
     g = m.graph
@@ -303,9 +340,10 @@ def check_structure(c, path, qdq):
                 elif k == 2 and (p.input[0] not in inits
                                  or inits[p.input[0]].data_type != onnx.TensorProto.INT32):
                     problems.append(f"{n.op_type} '{n.name}' bias is not an int32 initializer")
+        n_pad = check_channel_pads(g, inits, producer, problems)
     detail = (f"opset {opset}, IR {m.ir_version}"
-              + (f", {n_weight} int8 weights, {n_bias} int32 biases, {n_act} uint8 Q"
-                 if qdq else ""))
+              + (f", {n_weight} int8 weights, {n_bias} int32 biases, {n_act} uint8 Q, "
+                 f"{n_pad} channel Pad" if qdq else ""))
     ok = not problems
     return c.report(f"structure {os.path.basename(path)}", ok,
                     detail if ok else "; ".join(problems))

@@ -23,6 +23,15 @@
 
 #define OPS_YAML "name: tops\n" TT_TEST_OPS_YAML
 
+/* An image-to-image model whose input is read by its first Conv and by the residual head. */
+#define RESIDUAL_YAML                                                                              \
+    "name: tres\ntask: image_to_image\ndata: {kind: synthetic, samples: 64}\n"                     \
+    "model:\n  input: [1, 8, 8]\n  layers:\n"                                                      \
+    "    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1}\n"                               \
+    "    - {type: relu}\n"                                                                         \
+    "    - {type: conv2d, out_channels: 1, kernel: 3, padding: 1}\n"                               \
+    "  output: clamp_residual\nloss: mse\n"
+
 static char tmpdir[64];
 
 /* The group's directory, removed with all below it by tt_test_tmpdir_teardown. */
@@ -399,7 +408,8 @@ static void test_qdq_structure(void **state)
     tt_test_model_build(&m, CNN_YAML);
     tt_test_model_qat(&m);
     char path[256];
-    tt_onnx_export_opts o = {.format = TT_ONNX_QDQ};
+    /* The layout without channel padding (test_qdq_channel_pad covers it). */
+    tt_onnx_export_opts o = {.format = TT_ONNX_QDQ, .no_channel_pad = true};
     TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, &o, tmp_path("q.onnx", path)));
     Onnx__ModelProto *x = load(path);
     assert_string_equal(meta(x, "tinytrain_format"), "qdq");
@@ -496,7 +506,8 @@ static void test_qdq_simulate_folds_bn(void **state)
     tt_test_model_build(&m, SIMULATE_YAML);
     tt_test_model_qat(&m);
     char path[256];
-    TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, tmp_path("s.onnx", path)));
+    TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, &(tt_onnx_export_opts){.no_channel_pad = true},
+                                tmp_path("s.onnx", path)));
     Onnx__ModelProto *x = load(path);
     assert_string_equal(meta(x, "tinytrain_format"), "qdq"); /* AUTO: the graph has FakeQuant */
     for (size_t i = 0; i < x->graph->n_node; i++)
@@ -568,15 +579,99 @@ static void test_other_ops(void **state)
     TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, tmp_path("oq.onnx", path)));
     x = load(path);
     assert_io(x, &m.q->values[m.qin], &m.q->values[m.qout]);
-    /* Every input of every compute op comes from a DequantizeLinear. */
+    /* Every input of every compute op comes from a DequantizeLinear (a channel Pad sits
+     * between a Q and its DQ). */
     for (size_t i = 0; i < x->graph->n_node; i++) {
         Onnx__NodeProto *n = x->graph->node[i];
+        if (!strcmp(n->op_type, "Pad"))
+            assert_string_equal(node_writing(x, n->input[0])->op_type, "QuantizeLinear");
         if (!strcmp(n->op_type, "QuantizeLinear") || !strcmp(n->op_type, "DequantizeLinear") ||
-            !strcmp(n->op_type, "Clip") || !strcmp(n->op_type, "Relu"))
+            !strcmp(n->op_type, "Clip") || !strcmp(n->op_type, "Relu") ||
+            !strcmp(n->op_type, "Pad"))
             continue;
         for (size_t j = 0; j < n->n_input; j++)
             assert_string_equal(node_writing(x, n->input[j])->op_type, "DequantizeLinear");
     }
+    unload(x);
+    tt_test_model_free(&m);
+}
+
+/* Conv inputs whose channel count is not a multiple of 4 (conv1 reads 2) are padded for ONNX
+ * Runtime's int8 conv: Q -> Pad(zero point) -> DQ, the weight's new channels zero, the rest
+ * of the file as without padding; conv2 (4 channels) is left alone. */
+static void test_qdq_channel_pad(void **state)
+{
+    (void)state;
+    tt_test_model m;
+    tt_test_model_build(&m, CNN_YAML);
+    tt_test_model_qat(&m);
+    char path[256], plain[256];
+    TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, tmp_path("p.onnx", path)));
+    tt_onnx_export_opts o = {.no_channel_pad = true};
+    TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, &o, tmp_path("np.onnx", plain)));
+    Onnx__ModelProto *x = load(path), *y = load(plain);
+    assert_int_equal(x->graph->n_node, y->graph->n_node + 1);
+    static const char *const head[] = {"QuantizeLinear", "Pad", "DequantizeLinear"};
+    for (int i = 0; i < 3; i++) assert_string_equal(x->graph->node[i]->op_type, head[i]);
+    Onnx__NodeProto *pad = x->graph->node[1];
+    assert_int_equal(pad->n_input, 3);
+    assert_string_equal(pad->input[0], "input_QuantizeLinear_Output");
+    assert_string_equal(pad->input[2], "input_zero_point");
+    assert_int_equal(pad->n_attribute, 0); /* mode: constant, the default */
+    Onnx__TensorProto *pads = init_named(x, pad->input[1]);
+    assert_int_equal(pads->data_type, ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
+    assert_int_equal(pads->n_dims, 1);
+    assert_int_equal(pads->dims[0], 8);
+    for (int i = 0; i < 8; i++) /* [N, C, H, W] begins, then ends: 2 channels added */
+        assert_int_equal(pads->raw_data.data[8 * i], i == 5 ? 2 : 0);
+    assert_string_equal(node_writing(x, "input_DequantizeLinear_Output")->input[0], pad->output[0]);
+
+    Onnx__TensorProto *wp = init_named(x, "conv1.weight_quantized");
+    Onnx__TensorProto *w = init_named(y, "conv1.weight_quantized");
+    static const int64_t dims[4] = {4, 4, 3, 3};
+    assert_int_equal(wp->n_dims, 4);
+    for (int d = 0; d < 4; d++) assert_int_equal(wp->dims[d], dims[d]);
+    for (int o = 0; o < 4; o++)
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 9; k++)
+                assert_int_equal(wp->raw_data.data[(o * 4 + c) * 9 + k],
+                                 c < 2 ? w->raw_data.data[(o * 2 + c) * 9 + k] : 0);
+    assert_int_equal(init_named(x, "conv2.weight_quantized")->dims[1], 4);
+    int pads_seen = 0;
+    for (size_t i = 0; i < x->graph->n_node; i++)
+        pads_seen += !strcmp(x->graph->node[i]->op_type, "Pad");
+    assert_int_equal(pads_seen, 1);
+    unload(x);
+    unload(y);
+
+    /* fp32 has no quantised conv to pad. */
+    o = (tt_onnx_export_opts){.format = TT_ONNX_FP32};
+    TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, &o, path));
+    x = load(path);
+    for (size_t i = 0; i < x->graph->n_node; i++)
+        assert_string_not_equal(x->graph->node[i]->op_type, "Pad");
+    unload(x);
+    tt_test_model_free(&m);
+
+    /* An input that the residual head also reads keeps its unpadded DQ for it; the Conv reads
+     * a second, padded one. */
+    tt_test_model_build(&m, RESIDUAL_YAML);
+    tt_test_model_qat(&m);
+    TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, path));
+    x = load(path);
+    Onnx__NodeProto *conv = node_named(x, "conv1");
+    Onnx__NodeProto *dq = node_writing(x, conv->input[0]);
+    assert_string_equal(dq->output[0], "input_Pad_DequantizeLinear_Output");
+    assert_string_equal(node_writing(x, dq->input[0])->op_type, "Pad");
+    assert_int_equal(init_named(x, "conv1.weight_quantized")->dims[1], 4);
+    int readers = 0; /* the unpadded DQ is read by the residual Add, not by conv1 */
+    for (size_t i = 0; i < x->graph->n_node; i++)
+        for (size_t j = 0; j < x->graph->node[i]->n_input; j++)
+            if (!strcmp(x->graph->node[i]->input[j], "input_DequantizeLinear_Output")) {
+                readers++;
+                assert_string_not_equal(x->graph->node[i]->name, "conv1");
+            }
+    assert_true(readers >= 1);
     unload(x);
     tt_test_model_free(&m);
 }
@@ -748,11 +843,17 @@ static void test_checkpoint_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fp32_structure),    cmocka_unit_test(test_loss_and_target_dropped),
-        cmocka_unit_test(test_qdq_structure),     cmocka_unit_test(test_qdq_simulate_folds_bn),
-        cmocka_unit_test(test_other_ops),         cmocka_unit_test(test_deterministic_and_opsets),
-        cmocka_unit_test(test_unmapped_op),       cmocka_unit_test(test_unwritable_output),
-        cmocka_unit_test(test_checkpoint_export), cmocka_unit_test(test_checkpoint_errors),
+        cmocka_unit_test(test_fp32_structure),
+        cmocka_unit_test(test_loss_and_target_dropped),
+        cmocka_unit_test(test_qdq_structure),
+        cmocka_unit_test(test_qdq_simulate_folds_bn),
+        cmocka_unit_test(test_other_ops),
+        cmocka_unit_test(test_qdq_channel_pad),
+        cmocka_unit_test(test_deterministic_and_opsets),
+        cmocka_unit_test(test_unmapped_op),
+        cmocka_unit_test(test_unwritable_output),
+        cmocka_unit_test(test_checkpoint_export),
+        cmocka_unit_test(test_checkpoint_errors),
     };
     return cmocka_run_group_tests(tests, setup, tt_test_tmpdir_teardown);
 }

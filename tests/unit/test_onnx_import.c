@@ -267,6 +267,82 @@ static void test_roundtrip_qdq(void **state)
     tt_test_model_free(&b);
 }
 
+/* The QDQ export's channel padding (Q -> Pad -> DQ -> Conv with zero weights in the added
+ * channels) imports as the unpadded model. */
+/* Export yaml's QAT model padded (to pp) and not, import both: the same nodes but extra_dq
+ * (the padded Conv's own DequantizeLinear when its input has other readers), conv1's weight
+ * with its own channels, bit-identical outputs. */
+static void pad_roundtrip(const char *yaml, int64_t channels, int extra_dq, char *pp)
+{
+    tt_test_model b;
+    tt_test_model_build(&b, yaml);
+    tt_test_model_qat(&b);
+    char np[512];
+    TT_ASSERT_OK(tt_onnx_export(b.q, b.qin, b.qout, NULL, tmp_path("pad.onnx", pp)));
+    tt_onnx_export_opts o = {.no_channel_pad = true};
+    TT_ASSERT_OK(tt_onnx_export(b.q, b.qin, b.qout, &o, tmp_path("nopad.onnx", np)));
+    tt_model *mp = NULL, *mn = NULL;
+    TT_ASSERT_OK(tt_onnx_import(pp, NULL, &mp));
+    TT_ASSERT_OK(tt_onnx_import(np, NULL, &mn));
+    assert_int_equal(mp->graph->n_nodes, mn->graph->n_nodes + extra_dq);
+    assert_int_equal(count_op(mp->graph, TT_OP_DEQUANTIZE),
+                     count_op(mn->graph, TT_OP_DEQUANTIZE) + extra_dq);
+    int w = tt_graph_find_value(mp->graph, "conv1.weight_quantized");
+    assert_true(w >= 0);
+    assert_int_equal(mp->graph->values[w].shape.dims[1], channels);
+    int64_t n = 5, ka, kb;
+    float *x = random_input(n * channels * 8 * 8, 11);
+    float *ya = run(mp->graph, mp->input_id, mp->output_id, x, n, &ka);
+    float *yb = run(mn->graph, mn->input_id, mn->output_id, x, n, &kb);
+    assert_int_equal(ka, kb);
+    assert_memory_equal(ya, yb, (size_t)ka * sizeof *ya);
+    free(x), free(ya), free(yb);
+    tt_model_free(mp);
+    tt_model_free(mn);
+    tt_test_model_free(&b);
+}
+
+static void test_channel_pad(void **state)
+{
+    (void)state;
+    char pp[512];
+    /* the input also read by the residual head: a Q feeding a DQ and the Pad */
+    pad_roundtrip("name: tres\ntask: image_to_image\ndata: {kind: synthetic, samples: 64}\n"
+                  "model:\n  input: [1, 8, 8]\n  layers:\n"
+                  "    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1}\n"
+                  "    - {type: relu}\n"
+                  "    - {type: conv2d, out_channels: 1, kernel: 3, padding: 1}\n"
+                  "  output: clamp_residual\nloss: mse\n",
+                  1, 1, pp);
+    pad_roundtrip(CNN_YAML, 2, 0, pp);
+
+    /* A Pad that is not that padding is refused, naming what is imported. */
+    size_t len;
+    uint8_t *buf = tt_test_read_file(pp, &len);
+    for (int bad = 0; bad < 2; bad++) {
+        Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+        assert_non_null(m);
+        for (size_t i = 0; i < m->graph->n_initializer; i++) {
+            Onnx__TensorProto *t = m->graph->initializer[i];
+            if (bad == 0 && !strcmp(t->name, "conv1.weight_quantized"))
+                t->raw_data.data[3 * 9] = 1; /* an added channel with a weight */
+            if (bad == 1 && !strcmp(t->name, "input_pads"))
+                t->raw_data.data[8 * 2] = 1; /* rows padded too */
+        }
+        size_t n2 = onnx__model_proto__get_packed_size(m);
+        uint8_t *b2 = malloc(n2);
+        onnx__model_proto__pack(m, b2);
+        onnx__model_proto__free_unpacked(m, NULL);
+        tt_model *r = NULL;
+        assert_int_equal(tt_onnx_import_buffer(b2, n2, NULL, "mem", NULL, &r), TT_ERR_UNSUPPORTED);
+        assert_non_null(strstr(tt_last_error(), "node 'input_Pad' (Pad)"));
+        assert_non_null(strstr(tt_last_error(), "only as the channel padding"));
+        assert_null(r);
+        free(b2);
+    }
+    free(buf);
+}
+
 /* ---- fixtures vs ONNX Runtime ---------------------------------------------------------------- */
 
 /* Import <name>.onnx, run it on <name>.x.npy, compare with ORT's <name>.y.npy: within tol of
@@ -630,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_ops_fp32),
         cmocka_unit_test(test_imported_model_prepares_for_qat),
         cmocka_unit_test(test_roundtrip_qdq),
+        cmocka_unit_test(test_channel_pad),
         cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_typed_fields),
         cmocka_unit_test(test_shape_ops),
