@@ -138,6 +138,11 @@ static Onnx__TensorProto *conv_weight(const Onnx__GraphProto *g, const Onnx__Nod
         return NULL;
     if (d->n_input > 2 && d->input[2] && d->input[2][0] && !zero_initializer(g, d->input[2]))
         return NULL;
+    /* per-channel scales must run along the output channels (axis 0), which stay */
+    const Onnx__TensorProto *s = d->n_input > 1 ? initializer(g, d->input[1]) : NULL;
+    const Onnx__AttributeProto *axis = attr(d, "axis");
+    bool per_tensor = s && (s->n_dims == 0 || (s->n_dims == 1 && s->dims[0] == 1));
+    if (!s || (!per_tensor && !(axis && axis->i == 0))) return NULL;
     t = initializer(g, d->input[0]);
     return t && (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ||
                  t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8)
