@@ -28,8 +28,9 @@ over rounds of each model's round medians and
     speedup = fp32 ms / int8 ms      (> 1: the int8 model is faster)
 
 the round-paired speedup (median over rounds of fp32 round median / int8 round median of the
-same round; drift between rounds cancels within a round) with its min-max and in how many rounds
-int8 was faster, and the best single run of each model and their ratio; plus the file sizes and
+same round; load that drifts more slowly than a round cancels in it, a process's own speed
+does not) with its min-max, in how many rounds int8 was faster, the geometric mean of the round
+ratios and a Wilcoxon signed-rank test of "equally fast" over them (p; numpy sign flips), and the best single run of each model and their ratio; plus the file sizes and
 their ratio, and the integer kernels ORT put into the int8 graph (from the optimised model it
 writes), so a slow int8 run that did not fuse is visible.
 Needs python3 with numpy, onnx and onnxruntime.
@@ -37,6 +38,7 @@ Needs python3 with numpy, onnx and onnxruntime.
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -112,6 +114,22 @@ def child(args, kind, batch):
     return 0
 
 
+CHILD_TIMEOUT_S = 900
+
+
+def signrank_p(log_ratios, draws=20000, seed=0):
+    """Two-sided p of Wilcoxon's signed-rank statistic for 'fp32 and int8 are as fast' over the
+    rounds' log ratios, by random sign flips (numpy only; exact enough at 20,000 draws)."""
+    d = np.asarray([x for x in log_ratios if x != 0.0])
+    if d.size == 0:
+        return 1.0
+    ranks = np.argsort(np.argsort(np.abs(d))) + 1
+    w = ranks[d > 0].sum()
+    mid = ranks.sum() / 2
+    flips = np.random.default_rng(seed).integers(0, 2, (draws, d.size)) * ranks
+    return float(np.mean(np.abs(flips.sum(axis=1) - mid) >= abs(w - mid)))
+
+
 def measure(args, kind, batch, runs, warmup):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, str(batch),
            "--fp32", args.fp32, "--int8", args.int8, "--threads", str(args.threads),
@@ -119,7 +137,11 @@ def measure(args, kind, batch, runs, warmup):
            "--runs", str(runs), "--warmup", str(warmup)]
     for kv in args.int8_session_config:
         cmd += ["--int8-session-config", kv]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"bench_ort: measuring the {kind} model at batch {batch} took over "
+                 f"{CHILD_TIMEOUT_S} s; lower --runs")
     res = None
     if p.returncode == 0:
         lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
@@ -236,6 +258,7 @@ def main():
                 best[k].append(res["min_ms"])
         med = {k: statistics.median(v) for k, v in per.items()}
         ratios = [f / q for f, q in zip(per["fp32"], per["int8"])]
+        logs = [math.log(x) for x in ratios]
         fbest, qbest = min(best["fp32"]), min(best["int8"])
         rows.append({"batch": b, "runs": runs, "warmup": warmup,
                      "fp32_ms": med["fp32"], "int8_ms": med["int8"],
@@ -243,6 +266,8 @@ def main():
                      "round_paired_speedup": statistics.median(ratios),
                      "round_paired_min": min(ratios), "round_paired_max": max(ratios),
                      "round_ratios": ratios, "rounds_int8_faster": sum(x > 1 for x in ratios),
+                     "round_ratio_geomean": math.exp(statistics.fmean(logs)),
+                     "signrank_p": signrank_p(logs),
                      "fp32_best_ms": fbest, "int8_best_ms": qbest, "best_run_ratio": fbest / qbest,
                      "fp32_round_medians": per["fp32"], "int8_round_medians": per["int8"],
                      "fp32_round_best_ms": best["fp32"], "int8_round_best_ms": best["int8"]})
@@ -277,6 +302,11 @@ def main():
               f"| {r['round_paired_speedup']:.2f} ({r['round_paired_min']:.2f}-"
               f"{r['round_paired_max']:.2f}) | {r['rounds_int8_faster']}/{args.rounds} "
               f"| {r['fp32_best_ms']:.4f} | {r['int8_best_ms']:.4f} | {r['best_run_ratio']:.2f} |")
+    print()
+    for r in rows:
+        print(f"batch {r['batch']}: geometric mean of the round ratios "
+              f"{r['round_ratio_geomean']:.3f}; signed-rank test of 'equally fast' over the "
+              f"{args.rounds} rounds: p = {r['signrank_p']:.3g}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"onnxruntime": ort.__version__, "threads": args.threads, "cpu": cpu_model(),

@@ -284,9 +284,10 @@ static tt_status map_pad(tt_imp *im, const Onnx__NodeProto *p, const int *h)
     return tt_imp_fail(im, TT_ERR_UNSUPPORTED,
                        "tinytrain imports a Pad only as the channel padding its own QDQ export "
                        "writes: constant mode, zeros everywhere in pads but trailing channels "
-                       "(axis 1), read only by a Conv (group 1, directly or through one "
-                       "per-tensor DequantizeLinear) whose weight initializer is zero in the "
-                       "added channels; fold other padding into the Conv's pads");
+                       "(axis 1), read only by a per-tensor DequantizeLinear read only by a "
+                       "Conv (group 1) whose 8-bit weight initializer is zero in the added "
+                       "channels, used nowhere else and scaled per tensor or along axis 0; fold "
+                       "other padding into the Conv's pads");
 }
 
 static tt_status map_dropout(tt_imp *im, const Onnx__NodeProto *p, const int *h)

@@ -1,13 +1,13 @@
 /* Channel padding undone on import. tinytrain's QDQ export pads a Conv's input channels to a
  * multiple of 4 for ONNX Runtime's int8 convolution (export/onnx_qdq.c, docs/onnx.md):
  *
- *   Q -> Pad(trailing channels, the zero point) -> DequantizeLinear -> Conv(W with zero weights
- *   in the added channels)
+ *   Q -> Pad(trailing channels, the zero point) -> DequantizeLinear -> Conv(DequantizeLinear(W)
+ *   with zero weights in the added channels)
  *
- * (an fp32 file could have Pad -> Conv with float weights the same way). The added channels
- * contribute nothing, so before any of the graph is built the Pad becomes an alias of its input
- * and the weight initializer loses those channels, in place; the IR then holds the Conv as it
- * was trained. Any other Pad is left for the op mapping, which refuses it with its reason. */
+ * The added channels contribute nothing, so before any of the graph is built the Pad becomes an
+ * alias of its input and the weight initializer loses those channels, in place; the IR then holds
+ * the Conv as it was trained. Any other Pad is left for the op mapping, which refuses it with its
+ * reason. */
 #include <string.h>
 #include "export/onnx_import.h"
 
@@ -69,8 +69,8 @@ static bool local(const Onnx__TensorProto *t)
 }
 
 /* The channels a Pad adds at the end of axis 1 and nowhere else (constant mode, pads a local
- * int64 initializer, no axes input), or 0. */
-static int64_t channel_pad(const Onnx__GraphProto *g, const Onnx__NodeProto *p)
+ * int64 initializer, no axes input), or 0; *rank: the rank the pads are for. */
+static int64_t channel_pad(const Onnx__GraphProto *g, const Onnx__NodeProto *p, int64_t *rank)
 {
     const Onnx__AttributeProto *mode = attr(p, "mode");
     if (mode && !(mode->s.len == 8 && !memcmp(mode->s.data, "constant", 8))) return 0;
@@ -94,24 +94,8 @@ static int64_t channel_pad(const Onnx__GraphProto *g, const Onnx__NodeProto *p)
     }
     for (int64_t i = 0; i < n; i++)
         if (i != n / 2 + 1 && v[i] != 0) return 0;
+    *rank = n / 2;
     return v[n / 2 + 1] > 0 ? v[n / 2 + 1] : 0;
-}
-
-/* The Conv (group 1) that reads the Pad's output y, directly or through one
- * DequantizeLinear, as its only reader; NULL if none. */
-static const Onnx__NodeProto *padded_conv(const Onnx__GraphProto *g, const char *y)
-{
-    Onnx__NodeProto *c = sole_reader(g, y);
-    if (c && is_op(c, "DequantizeLinear")) {
-        /* one scale for the whole tensor, or dropping channels would misalign per-channel ones */
-        const Onnx__TensorProto *s = c->n_input > 1 ? initializer(g, c->input[1]) : NULL;
-        if (!s || s->n_dims > 1 || (s->n_dims == 1 && s->dims[0] != 1) || c->n_output != 1)
-            return NULL;
-        c = sole_reader(g, c->output[0]);
-    }
-    if (!c || !is_op(c, "Conv") || c->n_input < 2) return NULL;
-    const Onnx__AttributeProto *group = attr(c, "group");
-    return group && group->i != 1 ? NULL : c;
 }
 
 static bool zero_initializer(const Onnx__GraphProto *g, const char *name)
@@ -125,14 +109,27 @@ static bool zero_initializer(const Onnx__GraphProto *g, const char *name)
     return true;
 }
 
-/* The weight initializer of conv when only it uses it: a float initializer, or an int8/uint8
- * one behind a DequantizeLinear with zero zero points; NULL otherwise. */
+/* The Conv (group 1) that reads the Pad p's output through one per-tensor DequantizeLinear,
+ * each the only reader of the one before; NULL if none. */
+static const Onnx__NodeProto *padded_conv(const Onnx__GraphProto *g, const Onnx__NodeProto *p)
+{
+    Onnx__NodeProto *d = sole_reader(g, p->output[0]);
+    if (!d || !is_op(d, "DequantizeLinear") || d->n_output != 1) return NULL;
+    /* one scale for the whole tensor, or dropping channels would misalign per-channel ones */
+    const Onnx__TensorProto *s = d->n_input > 1 ? initializer(g, d->input[1]) : NULL;
+    if (!s || s->n_dims > 1 || (s->n_dims == 1 && s->dims[0] != 1)) return NULL;
+    Onnx__NodeProto *c = sole_reader(g, d->output[0]);
+    if (!c || !is_op(c, "Conv") || c->n_input < 2) return NULL;
+    const Onnx__AttributeProto *group = attr(c, "group");
+    return group && group->i != 1 ? NULL : c;
+}
+
+/* The weight initializer of conv when only it uses it: an int8/uint8 one behind a
+ * DequantizeLinear with zero zero points; NULL otherwise. */
 static Onnx__TensorProto *conv_weight(const Onnx__GraphProto *g, const Onnx__NodeProto *conv)
 {
     const char *w = conv->input[1];
     if (uses(g, w) != 1) return NULL;
-    Onnx__TensorProto *t = initializer(g, w);
-    if (t) return t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? t : NULL;
     const Onnx__NodeProto *d = producer(g, w);
     if (!d || !is_op(d, "DequantizeLinear") || d->n_input < 1 || uses(g, d->input[0]) != 1)
         return NULL;
@@ -143,79 +140,66 @@ static Onnx__TensorProto *conv_weight(const Onnx__GraphProto *g, const Onnx__Nod
     const Onnx__AttributeProto *axis = attr(d, "axis");
     bool per_tensor = s && (s->n_dims == 0 || (s->n_dims == 1 && s->dims[0] == 1));
     if (!s || (!per_tensor && !(axis && axis->i == 0))) return NULL;
-    t = initializer(g, d->input[0]);
+    Onnx__TensorProto *t = initializer(g, d->input[0]);
     return t && (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ||
                  t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8)
                ? t
                : NULL;
 }
 
-/* Drop channels [c, c + pad) of weight t [M, c + pad, ...] in place if they are all zero. */
-static bool drop_channels(Onnx__TensorProto *t, int64_t pad)
+/* Drop channels [c, c + pad) of the 8-bit weight t [M, c + pad, ...] (rank: the padded
+ * tensor's) in place if they are all zero. */
+static bool drop_channels(Onnx__TensorProto *t, int64_t pad, int64_t rank)
 {
-    if (!local(t) || t->n_dims < 3 || t->n_dims > TT_MAX_DIMS || t->dims[1] <= pad) return false;
-    /* the file's dims are not validated yet: keep every product far from overflow */
-    int64_t numel64 = 1;
-    for (size_t i = 0; i < t->n_dims; i++) {
-        if (t->dims[i] <= 0 || t->dims[i] > ((int64_t)1 << 31)) return false;
-        numel64 *= t->dims[i];
-        if (numel64 > ((int64_t)1 << 34)) return false;
-    }
-    int64_t m = t->dims[0], cp = t->dims[1], k = numel64 / (m * cp);
-    size_t numel = (size_t)(m * cp * k);
-    bool is_float = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    size_t es = is_float ? 4 : 1;
-    uint8_t *raw = t->raw_data.data;
-    int32_t *i32 = t->int32_data;
-    float *f32 = t->float_data;
-    if (t->raw_data.len ? t->raw_data.len != numel * es
-                        : (is_float ? t->n_float_data : t->n_int32_data) != numel)
+    if (!local(t) || (int64_t)t->n_dims != rank || t->n_dims > TT_MAX_DIMS || t->dims[1] <= pad)
         return false;
-    int64_t c = cp - pad;
+    /* the file's dims are not validated yet: keep every product far from overflow */
+    const int64_t limit = (int64_t)1 << 34;
+    int64_t numel = 1;
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] <= 0 || t->dims[i] > limit / numel) return false;
+        numel *= t->dims[i];
+    }
+    int64_t m = t->dims[0], cp = t->dims[1], k = numel / (m * cp), c = cp - pad;
+    bool raw = t->raw_data.len > 0; /* else 8-bit values are in int32_data */
+    if ((raw ? t->raw_data.len : t->n_int32_data) != (size_t)numel) return false;
+    uint8_t *b = t->raw_data.data;
+    int32_t *v = t->int32_data;
     for (int64_t o = 0; o < m; o++)
-        for (int64_t j = c * k; j < cp * k; j++) {
-            size_t e = (size_t)(o * cp * k + j);
-            /* +0 and -0 alike: the sign bit is the last byte's top bit */
-            if (raw && is_float &&
-                (raw[4 * e] | raw[4 * e + 1] | raw[4 * e + 2] | (raw[4 * e + 3] & 0x7f)))
-                return false;
-            if ((raw && !is_float && raw[e]) || (!raw && is_float && f32[e] != 0.0f) ||
-                (!raw && !is_float && i32[e]))
-                return false;
-        }
+        for (int64_t e = o * cp * k + c * k; e < (o + 1) * cp * k; e++)
+            if (raw ? b[e] != 0 : v[e] != 0) return false;
     for (int64_t o = 0; o < m; o++) {
         size_t dst = (size_t)(o * c * k), src = (size_t)(o * cp * k), n = (size_t)(c * k);
         if (raw)
-            memmove(raw + dst * es, raw + src * es, n * es);
-        else if (is_float)
-            memmove(f32 + dst, f32 + src, n * sizeof *f32);
+            memmove(b + dst, b + src, n);
         else
-            memmove(i32 + dst, i32 + src, n * sizeof *i32);
+            memmove(v + dst, v + src, n * sizeof *v);
     }
-    size_t kept = (size_t)(m * c * k);
     if (raw)
-        t->raw_data.len = kept * es;
-    else if (is_float)
-        t->n_float_data = kept;
+        t->raw_data.len = (size_t)(m * c * k);
     else
-        t->n_int32_data = kept;
+        t->n_int32_data = (size_t)(m * c * k);
     t->dims[1] = c;
     return true;
 }
 
-/* The export writes one Pad per padded Conv; a file of thousands of Pads would make the
- * quadratic use counting below slow, and is not one of its files. */
-#define MAX_PADS 256
+/* The export writes one Pad per padded Conv; a file of many Pads would make the quadratic use
+ * counting below slow, and is not one of its files. */
+#define MAX_PADS 64
 
 void tt_imp_unpad_channels(Onnx__GraphProto *g, bool *alias)
 {
+    /* A node with more inputs or outputs than any op takes is refused when it is mapped; with
+     * them, counting uses could scan millions of names per Pad first. */
+    for (size_t i = 0; i < g->n_node; i++)
+        if (g->node[i]->n_input > TT_MAX_NODE_IO || g->node[i]->n_output > TT_MAX_NODE_IO) return;
     int seen = 0;
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *p = g->node[i];
         if (!is_op(p, "Pad") || ++seen > MAX_PADS) continue;
-        int64_t pad = channel_pad(g, p);
-        const Onnx__NodeProto *conv = pad ? padded_conv(g, p->output[0]) : NULL;
+        int64_t rank = 0, pad = channel_pad(g, p, &rank);
+        const Onnx__NodeProto *conv = pad ? padded_conv(g, p) : NULL;
         Onnx__TensorProto *w = conv ? conv_weight(g, conv) : NULL;
-        alias[i] = w && drop_channels(w, pad);
+        alias[i] = w && drop_channels(w, pad, rank);
     }
 }

@@ -1,7 +1,6 @@
 /* The export walk: which nodes the model output needs, which IR values share one ONNX tensor
  * (Dropout, FakeQuant in fp32, a BatchNorm folded into its Conv), and one pass in topological
  * order that writes each node in the chosen format. */
-#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,9 +255,13 @@ static tt_status emit_layer(tt_onnx_lower *L, int i)
     const char *in[3] = {NULL, NULL, NULL}, *out;
     int n_in = 2;
     TT_CHECK(tt_onnx_use(L, n->in[0], &in[0]));
-    if (L->pad && L->pad[n->in[1]].to > 0) { /* a padded weight: the input is padded too */
+    if (L->pad_conv && L->pad_conv[i]) {
         in[0] = L->pad[n->in[0]].name;
-        assert(in[0]); /* tt_onnx_qdq_plan_pads marks both; the input is written first */
+        if (!in[0]) /* the input's FakeQuant comes first in topological order */
+            return tt_fail(TT_ERR_STATE,
+                           "ONNX export: node '%s' (Conv): its channel-padded input was not "
+                           "written before it",
+                           n->name);
     }
     TT_CHECK(tt_onnx_use(L, n->in[1], &in[1]));
     float *bias = NULL;
@@ -395,9 +398,10 @@ tt_status tt_onnx_lower_graph(const tt_graph *g, int in_id, int out_id, tt_onnx_
     L.qi = calloc(nv, sizeof *L.qi);
     L.wi = calloc(nv, sizeof *L.wi);
     L.pad = channel_pad ? calloc(nv, sizeof *L.pad) : NULL;
+    L.pad_conv = channel_pad ? calloc(nn, sizeof *L.pad_conv) : NULL;
     tt_status s;
     if (!L.needed || !L.absorbed || !L.fold_bn || !L.consumers || !L.consumer || !L.alias ||
-        !L.name || !L.folded || !L.qi || !L.wi || (channel_pad && !L.pad)) {
+        !L.name || !L.folded || !L.qi || !L.wi || (channel_pad && (!L.pad || !L.pad_conv))) {
         s = tt_fail(TT_ERR_NOMEM, "ONNX export: out of memory");
     } else {
         for (size_t i = 0; i < nn; i++) L.fold_bn[i] = -1;
@@ -407,5 +411,6 @@ tt_status tt_onnx_lower_graph(const tt_graph *g, int in_id, int out_id, tt_onnx_
     for (size_t v = 0; L.folded && v < nv; v++) free(L.folded[v]);
     free(L.needed), free(L.absorbed), free(L.fold_bn), free(L.consumers), free(L.consumer);
     free(L.alias), free(L.name), free(L.folded), free(L.qi), free(L.wi), free(L.pad);
+    free(L.pad_conv);
     return s;
 }

@@ -52,6 +52,7 @@ typedef struct tt_onnx_lower {
     tt_onnx_qinfo *qi; /* per value (QDQ) */
     tt_onnx_winfo *wi; /* per value (QDQ): weight DequantizeLinear outputs */
     tt_onnx_pad *pad;  /* per value (QDQ with channel padding on), else NULL */
+    bool *pad_conv;    /* per node: a Conv whose input and weight are padded (with pad) */
 } tt_onnx_lower;
 
 /* Lower the part of g from value in_id to value out_id into b (format FP32 or QDQ; channel_pad:

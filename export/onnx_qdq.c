@@ -151,6 +151,7 @@ void tt_onnx_qdq_plan_pads(tt_onnx_lower *L)
         int64_t c = g->values[n->in[1]].shape.dims[1], a = TT_ONNX_CHANNEL_ALIGN;
         L->pad[n->in[0]].to = L->pad[n->in[1]].to = (c + a - 1) / a * a;
         L->pad[n->in[0]].readers++;
+        L->pad_conv[i] = true;
     }
 }
 

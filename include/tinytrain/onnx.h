@@ -8,7 +8,7 @@
  *         initializer -> DequantizeLinear (per-channel axis written), every Conv/Gemm bias an
  *         int32 initializer (scale = input scale x weight scale) -> DequantizeLinear. A Conv
  *         whose input channels are not a multiple of 4 (a 1-channel image) gets them padded
- *         with zero-weight channels (a uint8 Pad between its input's Q and DQ): the numbers are
+ *         with zero-weight channels (a Pad between its input's Q and DQ): the numbers are
  *         unchanged and ONNX Runtime's fast int8 convolution applies (docs/onnx.md).
  *
  * Files are opset 13 by default (13..21 accepted), IR version of that opset's ONNX release,

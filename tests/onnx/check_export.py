@@ -265,6 +265,17 @@ def check_channel_pads(g, inits, producer, problems):
                 why = "the Conv's weight is not zero in the added channels"
         if why:
             problems.append(f"Pad '{n.name}' {why}")
+    # ...and every int8 Conv that needs it has it (what a QAT export always qualifies for:
+    # per-tensor activations, symmetric int8 weights read by this Conv only)
+    for n in g.node:
+        wdq = producer.get(n.input[1]) if n.op_type == "Conv" and len(n.input) > 1 else None
+        if wdq is None or wdq.op_type != "DequantizeLinear" or wdq.input[0] not in inits or \
+                (attr(n, "group") or 1) != 1:
+            continue
+        w = numpy_helper.to_array(inits[wdq.input[0]])
+        if w.dtype == np.int8 and w.ndim >= 3 and w.shape[1] % 4:
+            problems.append(f"Conv '{n.name}' reads {w.shape[1]} input channels, not a multiple "
+                            "of 4, without the export's channel padding")
     return n_pad
 
 

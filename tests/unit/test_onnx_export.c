@@ -531,6 +531,22 @@ static void test_qdq_simulate_folds_bn(void **state)
     check_bias(x, m.q, "conv1.bias", bf, 4, act_scale(x, "input", &zp),
                fq_scale(m.q, "conv1.weight.q"));
     assert_string_equal(node_named(x, "conv1")->input[2], "conv1.bias_DequantizeLinear_Output");
+
+    /* With the default channel padding the folded weight is the same in its first 2 of 4
+     * channels, zero in the rest. */
+    Onnx__ModelProto *xp;
+    TT_ASSERT_OK(tt_onnx_export(m.q, m.qin, m.qout, NULL, tmp_path("sp.onnx", path)));
+    xp = load(path);
+    Onnx__TensorProto *wq = init_named(x, "conv1.weight_quantized");
+    Onnx__TensorProto *wp = init_named(xp, "conv1.weight_quantized");
+    assert_int_equal(wp->dims[1], 4);
+    for (int o = 0; o < 4; o++)
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 9; k++)
+                assert_int_equal(wp->raw_data.data[(o * 4 + c) * 9 + k],
+                                 c < 2 ? wq->raw_data.data[(o * 2 + c) * 9 + k] : 0);
+    assert_int_equal(xp->graph->n_node, 26);
+    unload(xp);
     unload(x);
 
     /* fp32: the same folding, float weights. */
@@ -622,8 +638,12 @@ static void test_qdq_channel_pad(void **state)
     assert_int_equal(pads->data_type, ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
     assert_int_equal(pads->n_dims, 1);
     assert_int_equal(pads->dims[0], 8);
-    for (int i = 0; i < 8; i++) /* [N, C, H, W] begins, then ends: 2 channels added */
-        assert_int_equal(pads->raw_data.data[8 * i], i == 5 ? 2 : 0);
+    assert_int_equal(pads->raw_data.len, 64);
+    for (int i = 0; i < 8; i++) { /* [N, C, H, W] begins, then ends: 2 channels added */
+        int64_t v = 0;
+        for (int b = 7; b >= 0; b--) v = v * 256 + pads->raw_data.data[8 * i + b];
+        assert_int_equal(v, i == 5 ? 2 : 0);
+    }
     assert_string_equal(node_writing(x, "input_DequantizeLinear_Output")->input[0], pad->output[0]);
 
     Onnx__TensorProto *wp = init_named(x, "conv1.weight_quantized");

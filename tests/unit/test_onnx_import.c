@@ -279,6 +279,7 @@ static void pad_roundtrip(const char *yaml, int64_t channels, int extra_dq, char
     tt_test_model_qat(&b);
     char np[512];
     TT_ASSERT_OK(tt_onnx_export(b.q, b.qin, b.qout, NULL, tmp_path("pad.onnx", pp)));
+    save_for_corpus(pp, TT_ONNX_QDQ);
     tt_onnx_export_opts o = {.no_channel_pad = true};
     TT_ASSERT_OK(tt_onnx_export(b.q, b.qin, b.qout, &o, tmp_path("nopad.onnx", np)));
     tt_model *mp = NULL, *mn = NULL;
@@ -319,7 +320,7 @@ static void test_channel_pad(void **state)
     /* A Pad that is not that padding is refused, naming what is imported. */
     size_t len;
     uint8_t *buf = tt_test_read_file(pp, &len);
-    for (int bad = 0; bad < 3; bad++) {
+    for (int bad = 0; bad < 4; bad++) {
         Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
         assert_non_null(m);
         for (size_t i = 0; i < m->graph->n_initializer; i++) {
@@ -329,11 +330,14 @@ static void test_channel_pad(void **state)
             if (bad == 1 && !strcmp(t->name, "input_pads"))
                 t->raw_data.data[8 * 2] = 1; /* rows padded too */
         }
-        for (size_t i = 0; bad == 2 && i < m->graph->n_node; i++) {
+        for (size_t i = 0; bad >= 2 && i < m->graph->n_node; i++) {
             Onnx__NodeProto *n = m->graph->node[i];
-            if (strcmp(n->output[0], "conv1.weight_DequantizeLinear_Output")) continue;
-            for (size_t k = 0; k < n->n_attribute; k++) /* scales along the input channels */
-                if (!strcmp(n->attribute[k]->name, "axis")) n->attribute[k]->i = 1;
+            const char *want = bad == 2 ? "conv1.weight_DequantizeLinear_Output" : "conv1";
+            const char *key = bad == 2 ? "axis" : "group";
+            if (strcmp(n->output[0], want)) continue;
+            /* 2: scales along the input channels; 3: a grouped Conv */
+            for (size_t k = 0; k < n->n_attribute; k++)
+                if (!strcmp(n->attribute[k]->name, key)) n->attribute[k]->i = bad == 2 ? 1 : 2;
         }
         size_t n2 = onnx__model_proto__get_packed_size(m);
         uint8_t *b2 = malloc(n2);
