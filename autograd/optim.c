@@ -394,7 +394,7 @@ static tt_status device_step(tt_optim *o, float lr, bool first)
             tt_dev_sgd a = {pp->numel,   p,           gr,           pp->d1,
                             lr,          c->momentum, c->dampening, c->weight_decay,
                             c->nesterov, first};
-            TT_CHECK(e->dev->ops->sgd_step(e->dev, &a));
+            TT_CHECK(tt_dev_sgd_step_kernel(e->dev, &a));
         } else {
             TT_CHECK(device_adam(o, pp, p, gr, lr, o->steps + 1));
         }

@@ -9,14 +9,14 @@ static tt_status relu_forward(tt_dop_ctx *c)
 {
     int64_t n = tt_dop_numel(c->out[0]);
     tt_dev_relu a = {n, c->x[0], c->y[0]};
-    return c->dev->ops->relu_forward(c->dev, &a);
+    return tt_dev_relu_forward_kernel(c->dev, &a);
 }
 
 static tt_status relu_backward(tt_dop_ctx *c)
 {
     if (!c->dx[0]) return TT_OK;
     tt_dev_relu_bwd a = {tt_dop_numel(c->out[0]), c->x[0], c->dy[0], c->dx[0]};
-    return c->dev->ops->relu_backward(c->dev, &a);
+    return tt_dev_relu_backward_kernel(c->dev, &a);
 }
 
 /* Add, Sub, Mul, Div with numpy broadcasting, on autograd/broadcast.c's plan of the concrete

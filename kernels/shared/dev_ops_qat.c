@@ -238,7 +238,7 @@ static tt_status fq_forward(tt_dop_ctx *c)
                    .code = c->saved,
                    .qmin = (float)a.qmin,
                    .qmax = (float)a.qmax};
-    return c->dev->ops->fq_forward(c->dev, &f);
+    return tt_dev_fq_forward_kernel(c->dev, &f);
 }
 
 /* fq_lsq_backward: partial double sums per CPU chunk (per tensor) or row (per channel), then
@@ -283,7 +283,7 @@ static tt_status fq_backward(tt_dop_ctx *c)
             TT_CHECK(tt_dop_accumulate(c->dev, c->dx[TT_FQ_X], c->dy[0], total));
         } else {
             tt_dev_fq_bwd b = {total, c->dy[0], c->saved, c->dx[TT_FQ_X]};
-            TT_CHECK(c->dev->ops->fq_backward(c->dev, &b));
+            TT_CHECK(tt_dev_fq_backward_kernel(c->dev, &b));
         }
     }
     if (c->dx[TT_FQ_SCALE] && a.learnable && enabled)

@@ -182,16 +182,9 @@ struct tt_device_ops {
     /* TT_ERR_NOMEM with "out of device memory" when the device cannot hold it. */
     tt_status (*alloc)(tt_dev *d, size_t bytes, tt_dbuf **out);
     void (*free)(tt_dev *d, tt_dbuf *b);
-    /* Kernels: each returns when its results are complete. */
-    tt_status (*fq_forward)(tt_dev *d, const tt_dev_fq *a);
-    tt_status (*fq_backward)(tt_dev *d, const tt_dev_fq_bwd *a);
-    tt_status (*qgemm)(tt_dev *d, const tt_dev_qgemm *a);
-    tt_status (*relu_forward)(tt_dev *d, const tt_dev_relu *a);
-    tt_status (*relu_backward)(tt_dev *d, const tt_dev_relu_bwd *a);
-    tt_status (*add_forward)(tt_dev *d, const tt_dev_add *a);
-    tt_status (*add_backward)(tt_dev *d, const tt_dev_add_bwd *a);
-    tt_status (*sgd_step)(tt_dev *d, const tt_dev_sgd *a);
-    tt_status (*sgemm)(tt_dev *d, const tt_dev_sgemm *a);
+    /* Batched sgemm: the backend's BLAS when it has one (cuBLAS, CLBlast), else the shared
+     * kernel; returns when its results are complete. The other fixed kernels are the same on
+     * every backend and are called directly (tt_dev_*_kernel below). */
     tt_status (*sgemm_sb)(tt_dev *d, const tt_dev_sgemm_sb *a);
     /* Any kernel of the shared sources by name, one thread per item (the kernel checks its
      * bound); returns when it has finished. Callers check shapes against buffers first. */
@@ -209,8 +202,9 @@ tt_status tt_dev_launch(tt_dev *d, const char *name, int64_t items, int nargs, c
 /* A byte range [off, off + bytes) of b, checked against its size. */
 tt_status tt_dev_check_range(const char *what, const tt_dbuf *b, size_t off, size_t bytes);
 
-/* The fixed kernels of the table, shared by both backends (device_kernels.c): they check their
- * arguments and launch the shared kernels by name. */
+/* The fixed kernels, the same on every backend (device_kernels.c): they check their arguments
+ * and launch the shared kernels by name through d->ops->launch; each returns when its results
+ * are complete. */
 tt_status tt_dev_fq_forward_kernel(tt_dev *d, const tt_dev_fq *a);
 tt_status tt_dev_fq_backward_kernel(tt_dev *d, const tt_dev_fq_bwd *a);
 tt_status tt_dev_qgemm_kernel(tt_dev *d, const tt_dev_qgemm *a);

@@ -129,7 +129,7 @@ static void run_fq(const fq_case *c, tt_rng *rng)
     tt_dbuf *bs = upload(c->scale, (size_t)c->ch * sizeof(float));
     tt_dbuf *bz = upload(c->zp, (size_t)c->ch * sizeof(float));
     tt_dev_fq a = {n, c->ch, c->inner, bx, bs, bz, by, bc, c->qmin, c->qmax};
-    TT_ASSERT_OK(g_ops->fq_forward(g_dev, &a));
+    TT_ASSERT_OK(tt_dev_fq_forward_kernel(g_dev, &a));
     download(by, y, fb);
     download(bc, code, (size_t)n);
     assert_same_f32("FakeQuant y", y, ref, n, c->x, false);
@@ -142,7 +142,7 @@ static void run_fq(const fq_case *c, tt_rng *rng)
     }
     tt_dbuf *bdy = upload(dy, fb), *bdx = upload(dx, fb);
     tt_dev_fq_bwd b = {n, bdy, bc, bdx};
-    TT_ASSERT_OK(g_ops->fq_backward(g_dev, &b));
+    TT_ASSERT_OK(tt_dev_fq_backward_kernel(g_dev, &b));
     download(bdx, dx, fb);
     assert_same_f32("FakeQuant dx", dx, dx_ref, n, NULL, false);
     tt_dbuf *all[] = {bx, by, bc, bs, bz, bdy, bdx};
@@ -328,7 +328,7 @@ static void run_qgemm(const qg_case *c, tt_rng *rng)
                       .y_zp = c->y_zp,
                       .qmin = c->qmin,
                       .qmax = c->qmax};
-    TT_ASSERT_OK(g_ops->qgemm(g_dev, &a));
+    TT_ASSERT_OK(tt_dev_qgemm_kernel(g_dev, &a));
     download(by, d.y, (size_t)(m * n));
     assert_same_u8("int8 GEMM y", d.y, d.y_c, m * n);
     tt_dbuf *all[] = {bw, bx, by, bz, bb, bm};
@@ -499,12 +499,12 @@ static void run_relu(int64_t n, tt_rng *rng)
     for (int64_t i = 0; i < n; i++) dy[i] = tt_rng_normal(rng);
     cpu_op(TT_OP_RELU, 1, (const float *const[]){x}, n, dy, ref, (float *[]){g});
     tt_dbuf *bx = upload(x, fb), *by = upload(NULL, fb);
-    TT_ASSERT_OK(g_ops->relu_forward(g_dev, &(tt_dev_relu){n, bx, by}));
+    TT_ASSERT_OK(tt_dev_relu_forward_kernel(g_dev, &(tt_dev_relu){n, bx, by}));
     download(by, y, fb);
     assert_same_f32("Relu y", y, ref, n, x, false);
     start_grad(dx, dx_ref, g, n, rng);
     tt_dbuf *bdy = upload(dy, fb), *bdx = upload(dx, fb);
-    TT_ASSERT_OK(g_ops->relu_backward(g_dev, &(tt_dev_relu_bwd){n, bx, bdy, bdx}));
+    TT_ASSERT_OK(tt_dev_relu_backward_kernel(g_dev, &(tt_dev_relu_bwd){n, bx, bdy, bdx}));
     download(bdx, dx, fb);
     assert_same_f32("Relu dx", dx, dx_ref, n, x, false);
     free_bufs((tt_dbuf *[]){bx, by, bdy, bdx}, 4);
@@ -537,14 +537,15 @@ static void run_add(int64_t n, bool only_a, tt_rng *rng)
     }
     cpu_op(TT_OP_ADD, 2, (const float *const[]){a, b}, n, dy, ref, (float *[]){ga, gb});
     tt_dbuf *bufa = upload(a, fb), *bufb = upload(b, fb), *by = upload(NULL, fb);
-    TT_ASSERT_OK(g_ops->add_forward(g_dev, &(tt_dev_add){n, bufa, bufb, by}));
+    TT_ASSERT_OK(tt_dev_add_forward_kernel(g_dev, &(tt_dev_add){n, bufa, bufb, by}));
     download(by, y, fb);
     assert_same_f32("Add y", y, ref, n, a, true);
     start_grad(da, da_ref, ga, n, rng);
     start_grad(db, db_ref, gb, n, rng);
     if (only_a) memcpy(db_ref, db, fb); /* untouched when b needs no gradient */
     tt_dbuf *bdy = upload(dy, fb), *bda = upload(da, fb), *bdb = upload(db, fb);
-    TT_ASSERT_OK(g_ops->add_backward(g_dev, &(tt_dev_add_bwd){n, bdy, bda, only_a ? NULL : bdb}));
+    TT_ASSERT_OK(
+        tt_dev_add_backward_kernel(g_dev, &(tt_dev_add_bwd){n, bdy, bda, only_a ? NULL : bdb}));
     download(bda, da, fb);
     download(bdb, db, fb);
     assert_same_f32("Add da", da, da_ref, n, NULL, false);
@@ -620,7 +621,7 @@ static void run_sgd(const tt_optim_config *cfg, int64_t n, tt_rng *rng)
                         cfg->weight_decay,
                         cfg->nesterov,
                         step == 0};
-        TT_ASSERT_OK(g_ops->sgd_step(g_dev, &a));
+        TT_ASSERT_OK(tt_dev_sgd_step_kernel(g_dev, &a));
         download(bp, got, fb);
         assert_same_f32("SGD p", got, tt_graph_param_data(f.g, f.w), n, NULL, true);
         if (bb) {
@@ -717,7 +718,7 @@ static double run_sgemm(const sg_case *c, tt_rng *rng)
     tt_dbuf *bcc = upload(cc, (size_t)nc * sizeof(float));
     tt_dev_sgemm s = {c->ta, c->tb, c->m, c->n,    c->k, c->alpha, ba,
                       lda,   bb,    ldb,  c->beta, bcc,  ldc};
-    TT_ASSERT_OK(g_ops->sgemm(g_dev, &s));
+    TT_ASSERT_OK(tt_dev_sgemm_kernel(g_dev, &s));
     download(bcc, got, (size_t)nc * sizeof(float));
     /* the row padding of C is not output: both sides leave it as it was */
     for (int64_t i = 0; i < c->m; i++)
@@ -922,11 +923,12 @@ static void test_bounds(void **state)
                       .n_mult = 1,
                       .qmin = 0,
                       .qmax = 255};
-    assert_int_equal(g_ops->qgemm(g_dev, &a), TT_ERR_INVALID_ARG); /* Y spans 3 * 5 + 3 + 1 bytes */
+    assert_int_equal(tt_dev_qgemm_kernel(g_dev, &a),
+                     TT_ERR_INVALID_ARG); /* Y spans 3 * 5 + 3 + 1 bytes */
     assert_non_null(strstr(tt_last_error(), "Y needs 19 elements"));
     a.y_sm = 4;
     a.qmax = 300;
-    assert_int_equal(g_ops->qgemm(g_dev, &a), TT_ERR_INVALID_ARG);
+    assert_int_equal(tt_dev_qgemm_kernel(g_dev, &a), TT_ERR_INVALID_ARG);
     tt_dev_fq f = {.n = 16,
                    .channels = 3,
                    .inner = 1,
@@ -937,9 +939,9 @@ static void test_bounds(void **state)
                    .zero_point = bm,
                    .qmin = 0,
                    .qmax = 255};
-    assert_int_equal(g_ops->fq_forward(g_dev, &f), TT_ERR_SHAPE);
+    assert_int_equal(tt_dev_fq_forward_kernel(g_dev, &f), TT_ERR_SHAPE);
     f.channels = 1;
-    assert_int_equal(g_ops->fq_forward(g_dev, &f), TT_ERR_INVALID_ARG); /* x holds 1 float */
+    assert_int_equal(tt_dev_fq_forward_kernel(g_dev, &f), TT_ERR_INVALID_ARG); /* x holds 1 float */
     g_ops->free(g_dev, small);
     g_ops->free(g_dev, bm);
 }
@@ -950,37 +952,41 @@ static void test_bounds_train(void **state)
     (void)state;
     float four[4] = {0};
     tt_dbuf *b4 = upload(four, sizeof four), *b1 = upload(four, sizeof(float));
-    assert_int_equal(g_ops->relu_forward(g_dev, &(tt_dev_relu){4, b4, b1}), TT_ERR_INVALID_ARG);
-    assert_non_null(strstr(tt_last_error(), "y needs 4 elements"));
-    assert_int_equal(g_ops->relu_backward(g_dev, &(tt_dev_relu_bwd){-1, b4, b4, b4}), TT_ERR_SHAPE);
-    assert_int_equal(g_ops->add_forward(g_dev, &(tt_dev_add){4, b4, NULL, b4}), TT_ERR_INVALID_ARG);
-    assert_int_equal(g_ops->add_backward(g_dev, &(tt_dev_add_bwd){4, b4, b4, b1}),
+    assert_int_equal(tt_dev_relu_forward_kernel(g_dev, &(tt_dev_relu){4, b4, b1}),
                      TT_ERR_INVALID_ARG);
-    TT_ASSERT_OK(g_ops->add_backward(g_dev, &(tt_dev_add_bwd){4, b4, NULL, NULL}));
+    assert_non_null(strstr(tt_last_error(), "y needs 4 elements"));
+    assert_int_equal(tt_dev_relu_backward_kernel(g_dev, &(tt_dev_relu_bwd){-1, b4, b4, b4}),
+                     TT_ERR_SHAPE);
+    assert_int_equal(tt_dev_add_forward_kernel(g_dev, &(tt_dev_add){4, b4, NULL, b4}),
+                     TT_ERR_INVALID_ARG);
+    assert_int_equal(tt_dev_add_backward_kernel(g_dev, &(tt_dev_add_bwd){4, b4, b4, b1}),
+                     TT_ERR_INVALID_ARG);
+    TT_ASSERT_OK(tt_dev_add_backward_kernel(g_dev, &(tt_dev_add_bwd){4, b4, NULL, NULL}));
     tt_dev_sgd sgd = {.n = 4, .p = b4, .grad = b4, .lr = 0.1f, .momentum = 0.9f};
-    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG); /* momentum, no buffer */
+    assert_int_equal(tt_dev_sgd_step_kernel(g_dev, &sgd),
+                     TT_ERR_INVALID_ARG); /* momentum, no buffer */
     assert_non_null(strstr(tt_last_error(), "momentum buffer"));
     sgd.buf = b4;
     sgd.lr = NAN;
-    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG);
+    assert_int_equal(tt_dev_sgd_step_kernel(g_dev, &sgd), TT_ERR_INVALID_ARG);
     sgd.lr = 0.1f;
     sgd.nesterov = true;
     sgd.dampening = 0.1f;
-    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG);
+    assert_int_equal(tt_dev_sgd_step_kernel(g_dev, &sgd), TT_ERR_INVALID_ARG);
     sgd.nesterov = false;
     sgd.buf = b1;
-    assert_int_equal(g_ops->sgd_step(g_dev, &sgd), TT_ERR_INVALID_ARG);
+    assert_int_equal(tt_dev_sgd_step_kernel(g_dev, &sgd), TT_ERR_INVALID_ARG);
     tt_dev_sgemm g = {false, false, 2, 2, 2, 1.0f, b4, 1, b4, 2, 0.0f, b4, 2};
-    assert_int_equal(g_ops->sgemm(g_dev, &g), TT_ERR_SHAPE); /* lda 1 < K 2 */
+    assert_int_equal(tt_dev_sgemm_kernel(g_dev, &g), TT_ERR_SHAPE); /* lda 1 < K 2 */
     assert_non_null(strstr(tt_last_error(), "row stride"));
     g.lda = 2;
     g.ldc = 3;
-    assert_int_equal(g_ops->sgemm(g_dev, &g), TT_ERR_INVALID_ARG); /* C spans 3 + 2 floats */
+    assert_int_equal(tt_dev_sgemm_kernel(g_dev, &g), TT_ERR_INVALID_ARG); /* C spans 3 + 2 floats */
     assert_non_null(strstr(tt_last_error(), "C needs 5 elements"));
     g.ldc = 2;
     g.ta = true;
     g.m = 3; /* A stored [K 2, M 3] */
-    assert_int_equal(g_ops->sgemm(g_dev, &g), TT_ERR_SHAPE);
+    assert_int_equal(tt_dev_sgemm_kernel(g_dev, &g), TT_ERR_SHAPE);
     free_bufs((tt_dbuf *[]){b4, b1}, 2);
 }
 
